@@ -1,0 +1,3 @@
+from nerelproc.cli import main
+
+main()

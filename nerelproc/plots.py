@@ -1,0 +1,33 @@
+"""Training curves as a PNG (matplotlib, headless)."""
+
+
+def training_curves(history, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in history]
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4))
+    left.plot(epochs, [r["train_loss"] for r in history], "o-", label="total")
+    for key in ("train_ner_loss", "train_cls_loss"):
+        if key in history[0]:
+            left.plot(epochs, [r[key] for r in history], "o-", label=key[6:])
+    left.set(title="training loss", xlabel="epoch")
+    left.legend()
+    for key, label in (
+        ("dev_ner_f1", "NER nested micro-F1"),
+        ("dev_flat_f1", "NER flat F1"),
+        ("dev_cls_micro_f1", "CLS micro-F1"),
+        ("dev_cls_macro_f1", "CLS macro-F1"),
+    ):
+        middle.plot(epochs, [r[key] for r in history], "o-", label=label)
+    middle.set(title="dev", xlabel="epoch", ylim=(0, 1))
+    middle.legend()
+    for task in history[0]["sigma"]:
+        right.plot(epochs, [r["sigma"][task] for r in history], "o-", label=f"σ {task}")
+    right.set(title="uncertainty weights (σ = exp(s/2))", xlabel="epoch")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

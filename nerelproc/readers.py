@@ -1,0 +1,145 @@
+"""Streaming readers: NEREL or raw JSONL, BRAT folders, plain-text files.
+
+Every reader yields one ``Record`` per input unit (a JSONL line, a BRAT pair, a text
+file), in input order, one at a time. A unit that cannot be read still yields a
+record, with ``error`` set and ``document`` None, so that a batch loses nothing.
+Texts are read with ``newline=""`` semantics: offsets index the exact original text.
+"""
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from .document import Document, read_annotation_lines
+
+KNOWN_FIELDS = ("id", "text", "entities", "relations", "links", "relation_types")
+
+
+@dataclass
+class Record:
+    line: int  # 1-based position in the input: JSONL line or n-th BRAT/text document
+    document: Document | None = None
+    error: str | None = None
+    id: object = None  # the input's id, when it could be read
+
+    @property
+    def ok(self):
+        return self.error is None
+
+
+def read_text(path):
+    with open(path, encoding="utf-8", newline="") as file:
+        return file.read()
+
+
+def document_from_json(obj, line):
+    """Build a Document from a parsed JSONL object; raise ValueError if unusable."""
+    if not isinstance(obj, dict):
+        raise ValueError(f"expected a JSON object, got {type(obj).__name__}")
+    text = obj.get("text")
+    if not isinstance(text, str):
+        raise ValueError("no string field 'text'")
+    doc_id = obj.get("id")
+    if doc_id is None:
+        doc_id = line  # raw input without an id: its line number
+    lines = []
+    for name in ("entities", "relations", "links"):
+        value = obj.get(name) or []
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            raise ValueError(f"field {name!r} must be a list of BRAT lines")
+        lines.extend(value)
+    # number the annotations (entities, then relations, then links) apart from the JSONL line
+    entities, relations, links, problems = read_annotation_lines(
+        lines, text, f"line {line} (id {doc_id}): ", unit="annotation"
+    )
+    relation_types = obj.get("relation_types")
+    if relation_types is not None and not (
+        isinstance(relation_types, list) and all(isinstance(item, str) for item in relation_types)
+    ):
+        raise ValueError("field 'relation_types' must be a list of strings")
+    extra = {key: value for key, value in obj.items() if key not in KNOWN_FIELDS}
+    return Document(doc_id, text, entities, relations, links, relation_types, extra, problems)
+
+
+def read_jsonl(source):
+    """Yield a Record per line of a JSONL file (a path, ``-`` for stdin, or a binary file)."""
+    if source == "-":
+        yield from _read_jsonl_lines(sys.stdin.buffer)
+        return
+    if hasattr(source, "read"):
+        yield from _read_jsonl_lines(source)
+        return
+    with open(source, "rb") as file:
+        yield from _read_jsonl_lines(file)
+
+
+def _read_jsonl_lines(file):
+    for number, raw in enumerate(file, 1):
+        if not raw.strip():
+            yield Record(number, error="empty line")
+            continue
+        try:
+            obj = orjson.loads(raw)  # rejects invalid UTF-8 too
+        except orjson.JSONDecodeError as error:
+            yield Record(number, error=f"not JSON: {error}")
+            continue
+        doc_id = obj.get("id") if isinstance(obj, dict) else None
+        try:
+            document = document_from_json(obj, number)
+        except ValueError as error:
+            yield Record(number, error=str(error), id=doc_id)
+            continue
+        yield Record(number, document, id=document.id)
+
+
+def read_brat(folder):
+    """Yield a Record per ``NAME.txt`` in a BRAT folder (``NAME.ann`` optional), sorted by name."""
+    folder = Path(folder)
+    names = sorted(entry.name[:-4] for entry in os.scandir(folder) if entry.name.endswith(".txt"))
+    for number, name in enumerate(names, 1):
+        try:
+            text = read_text(folder / f"{name}.txt")
+            ann_path = folder / f"{name}.ann"
+            lines = read_text(ann_path).split("\n") if ann_path.exists() else []
+        except (OSError, UnicodeDecodeError) as error:
+            yield Record(number, error=f"{name}: {error}", id=name)
+            continue
+        entities, relations, links, problems = read_annotation_lines(lines, text, f"{ann_path}: ")
+        yield Record(number, Document(name, text, entities, relations, links, problems=problems), id=name)
+
+
+def read_plain_text(path, number=1):
+    path = Path(path)
+    try:
+        return Record(number, Document(path.stem, read_text(path)), id=path.stem)
+    except (OSError, UnicodeDecodeError) as error:
+        return Record(number, error=f"{path}: {error}", id=path.stem)
+
+
+def read_records(source):
+    """Any input: ``-`` or ``*.jsonl`` -> JSONL; a folder -> BRAT; another file -> plain text."""
+    if source == "-" or hasattr(source, "read"):
+        return read_jsonl(source)
+    path = Path(source)
+    if path.is_dir():
+        return read_brat(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no such file or folder: {source}")
+    if path.suffix in (".jsonl", ".json", ".ndjson"):
+        return read_jsonl(path)
+    return iter([read_plain_text(path)])
+
+
+def read_documents(source, on_problem=None):
+    """Only the readable documents of ``source``; problems go to ``on_problem`` (default: stderr)."""
+    report = on_problem or (lambda message: print(f"nerelproc: {message}", file=sys.stderr))
+    for record in read_records(source):
+        if record.error is not None:
+            report(f"{source}: document {record.line} (id {record.id}): {record.error}")
+            continue
+        for problem in record.document.problems:
+            report(f"{source}: {problem}")
+        yield record.document

@@ -1,0 +1,89 @@
+"""Loading a model directory into a ``Predictor``, with the encoder on CT2 or torch.
+
+A model directory holds ``nerelproc.json`` (labels, thresholds, windowing),
+``tokenizer.json`` (the NER tokenizer), ``heads.npz`` and either ``ct2/`` (the
+exported int8 encoder; needs only ctranslate2) or ``encoder/`` (a transformers
+checkpoint, as ``nerelproc train`` writes it; needs torch). Nothing here imports
+torch unless the torch backend is asked for.
+"""
+
+import json
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from .heads import Heads
+from .predict import Predictor
+
+BUNDLED = Path(__file__).resolve().parent.parent / "models" / "nerel-e5-small-int8"
+
+
+def default_model_dir():
+    """The bundled model: inside the source tree, or where the package installs it."""
+    for candidate in (BUNDLED, Path(__file__).resolve().parent / "models" / "nerel-e5-small-int8"):
+        if (candidate / "nerelproc.json").exists():
+            return candidate
+    raise FileNotFoundError(
+        "no bundled model found (models/nerel-e5-small-int8); pass --model DIR "
+        "(a directory written by `nerelproc export` or `nerelproc train`)"
+    )
+
+
+def load_predictor(model_dir=None, backend="auto", threads=0, batch_windows=16):
+    model_dir = Path(model_dir) if model_dir else default_model_dir()
+    config = json.loads((model_dir / "nerelproc.json").read_text("utf-8"))
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    heads = Heads.load(model_dir / "heads.npz")
+    if backend == "auto":
+        backend = "ct2" if (model_dir / "ct2").exists() else "torch"
+    if backend == "ct2":
+        encode_batch = ct2_encoder(model_dir / "ct2", threads)
+    elif backend == "torch":
+        encode_batch = torch_encoder(model_dir / "encoder", threads)
+    else:
+        raise ValueError(f"unknown backend {backend!r}")
+    return Predictor(tokenizer, heads, config, encode_batch, batch_windows)
+
+
+def ct2_encoder(path, threads=0):
+    import ctranslate2
+    import numpy as np
+
+    encoder = ctranslate2.Encoder(str(path), device="cpu", intra_threads=threads)
+
+    def encode_batch(id_arrays):
+        # Unpadded lists with their real lengths: padding without lengths gives wrong states.
+        output = encoder.forward_batch([ids.tolist() for ids in id_arrays])
+        states = np.array(output.last_hidden_state, dtype=np.float32)
+        return [states[row, : len(ids)] for row, ids in enumerate(id_arrays)]
+
+    return encode_batch
+
+
+def torch_encoder(path, threads=0):
+    import torch
+    from transformers import AutoModel
+
+    if threads:
+        torch.set_num_threads(threads)
+    model = AutoModel.from_pretrained(str(path), add_pooling_layer=False).eval()
+    run = lambda ids, mask: model(input_ids=ids, attention_mask=mask).last_hidden_state  # noqa: E731
+    return torch_batch_encoder(run, model.config.pad_token_id or 0)
+
+
+def torch_batch_encoder(run, pad):
+    """Wrap ``run(input_ids, attention_mask) -> states`` as a Predictor's encoder."""
+    import torch
+
+    @torch.no_grad()
+    def encode_batch(id_arrays):
+        length = max(len(ids) for ids in id_arrays)
+        input_ids = torch.full((len(id_arrays), length), pad, dtype=torch.long)
+        attention = torch.zeros_like(input_ids)
+        for row, ids in enumerate(id_arrays):
+            input_ids[row, : len(ids)] = torch.as_tensor(ids)
+            attention[row, : len(ids)] = 1
+        states = run(input_ids, attention).float().numpy()
+        return [states[row, : len(ids)] for row, ids in enumerate(id_arrays)]
+
+    return encode_batch

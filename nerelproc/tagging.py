@@ -1,0 +1,101 @@
+"""The nested NER label scheme: BIO layers per entity type and nesting depth.
+
+Each (type, layer) pair is one channel with tags O/B/I over sub-word tokens.
+Layer 0 of a type holds its outermost entities, layer 1 the entities of the same
+type nested inside those, and so on. Entities of *different* types never compete,
+so "ГИБДД Москвы" (ORGANIZATION) and "Москвы" (CITY) sit in different channels.
+
+Decoding is cheap numpy: argmax per channel, B/I runs to token spans, token spans
+to character spans through the tokenizer's offsets, trimmed of whitespace.
+A discontinuous entity is encoded by its extent (smallest start, largest end).
+"""
+
+import numpy as np
+
+from .document import Entity
+
+O, B, I = 0, 1, 2
+
+
+class TagScheme:
+    def __init__(self, entity_types, layers=2):
+        self.entity_types = tuple(entity_types)
+        self.layers = layers
+        self.type_index = {name: i for i, name in enumerate(self.entity_types)}
+
+    @property
+    def channels(self):
+        return len(self.entity_types) * self.layers
+
+    def channel(self, entity_type, layer):
+        return self.type_index[entity_type] * self.layers + layer
+
+    def channel_name(self, channel):
+        entity_type, layer = divmod(channel, self.layers)
+        return f"{self.entity_types[entity_type]}/{layer}"
+
+    def encode(self, entities, offsets):
+        """Tags ``[tokens, channels]`` (int8) for entities over tokens with char ``offsets``.
+
+        ``offsets`` is an ``[tokens, 2]`` array of character spans (special tokens: 0, 0).
+        Entities that do not fit (deeper than ``layers``, unknown type, no token, or
+        overlapping another in their channel) are left out: that is the scheme's ceiling.
+        """
+        tags = np.zeros((len(offsets), self.channels), dtype=np.int8)
+        starts, ends = offsets[:, 0], offsets[:, 1]
+        real = ends > starts
+        # Outer (longer) entities first, so that they take the lower layers.
+        for entity in sorted(entities, key=lambda e: (e.start, -e.end)):
+            if entity.type not in self.type_index:
+                continue
+            covered = np.flatnonzero(real & (starts < entity.end) & (ends > entity.start))
+            if not len(covered):
+                continue
+            first, last = covered[0], covered[-1]
+            for layer in range(self.layers):
+                column = tags[first : last + 1, self.channel(entity.type, layer)]
+                if not column.any():
+                    column[0] = B
+                    column[1:] = I
+                    break
+        return tags
+
+    def decode(self, tags, offsets, text):
+        """Entities from tags ``[tokens, channels]``; spans index ``text`` exactly."""
+        entities = set()
+        for channel in range(tags.shape[1]):
+            column = tags[:, channel]
+            if not column.any():
+                continue
+            entity_type = self.entity_types[channel // self.layers]
+            for first, last in _runs(column):
+                span = _char_span(offsets, first, last, text)
+                if span is not None:
+                    entities.add(Entity(entity_type, (span,)))
+        return sorted(entities, key=lambda e: (e.start, -e.end, e.type))
+
+
+def _runs(column):
+    """Token runs ``(first, last)`` of B I* (an I after O opens a run too)."""
+    runs, start = [], None
+    for index, tag in enumerate(column.tolist()):
+        if tag == B or (tag == I and start is None):
+            if start is not None:
+                runs.append((start, index - 1))
+            start = index
+        elif tag == O and start is not None:
+            runs.append((start, index - 1))
+            start = None
+    if start is not None:
+        runs.append((start, len(column) - 1))
+    return runs
+
+
+def _char_span(offsets, first, last, text):
+    start, end = int(offsets[first, 0]), int(offsets[last, 1])
+    # Sub-word offsets include the space that "▁" stands for: trim it.
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if end > start else None

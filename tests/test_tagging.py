@@ -1,0 +1,69 @@
+import numpy as np
+import pytest
+
+from nerelproc.document import Entity
+from nerelproc.tagging import B, I, O, TagScheme
+from nerelproc.windows import encode
+
+
+def word_tokenizer():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    return tokenizer
+
+
+TEXT = "Пресс-служба ГИБДД Москвы сообщила 5 мая"
+
+
+def entity(type_, surface, text=TEXT):
+    start = text.index(surface)
+    return Entity(type_, ((start, start + len(surface)),))
+
+
+def test_nested_entities_round_trip():
+    scheme = TagScheme(["CITY", "ORGANIZATION", "DATE"], layers=2)
+    gold = [
+        entity("ORGANIZATION", "Пресс-служба ГИБДД Москвы"),
+        entity("ORGANIZATION", "ГИБДД Москвы"),  # same type, nested: layer 1
+        entity("CITY", "Москвы"),
+        entity("DATE", "5 мая"),
+    ]
+    encoded = encode(word_tokenizer(), TEXT)
+    tags = scheme.encode(gold, encoded.offsets)
+    org0, org1 = scheme.channel("ORGANIZATION", 0), scheme.channel("ORGANIZATION", 1)
+    assert tags[:, org0].tolist()[:6] == [B, I, I, I, I, O]
+    assert tags[:, org1].tolist()[:6] == [O, O, O, B, I, O]
+    assert {e.key for e in scheme.decode(tags, encoded.offsets, TEXT)} == {e.key for e in gold}
+
+
+def test_adjacent_entities_of_one_type_stay_apart():
+    text = "Иван Петр"
+    scheme = TagScheme(["PERSON"], layers=1)
+    gold = [entity("PERSON", "Иван", text), entity("PERSON", "Петр", text)]
+    encoded = encode(word_tokenizer(), text)
+    tags = scheme.encode(gold, encoded.offsets)
+    assert tags[:, 0].tolist() == [B, B]
+    assert {e.key for e in scheme.decode(tags, encoded.offsets, text)} == {e.key for e in gold}
+
+
+def test_too_deep_is_left_out_and_decode_is_lenient():
+    scheme = TagScheme(["ORGANIZATION"], layers=1)
+    gold = [entity("ORGANIZATION", "Пресс-служба ГИБДД Москвы"), entity("ORGANIZATION", "ГИБДД")]
+    encoded = encode(word_tokenizer(), TEXT)
+    tags = scheme.encode(gold, encoded.offsets)
+    assert len(scheme.decode(tags, encoded.offsets, TEXT)) == 1
+    tags[:] = O
+    tags[1:3, 0] = I  # an I with no B still opens an entity
+    [decoded] = scheme.decode(tags, encoded.offsets, TEXT)
+    assert decoded.surface(TEXT) == "-служба"
+
+
+def test_decoded_spans_exclude_whitespace():
+    text = "  Москва  "
+    scheme = TagScheme(["CITY"], layers=1)
+    offsets = np.array([[0, 8], [8, 10]])  # a "▁"-style token that includes the spaces
+    tags = np.array([[B], [O]], dtype=np.int8)
+    [decoded] = scheme.decode(tags, offsets, text)
+    assert decoded.spans == ((2, 8),)

@@ -1,0 +1,94 @@
+"""Training on a tiny random BERT and a few NEREL documents: seconds on a CPU."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from nerelproc.train import Trainer, TrainConfig, batches, load_documents, run  # noqa: E402
+from tiny_model import build_tiny_encoder  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, nerel_dir):
+    root = tmp_path_factory.mktemp("tiny")
+    docs = load_documents(nerel_dir / "jsonl" / "dev.jsonl")
+    build_tiny_encoder([d.text for d in docs[:30]], root / "encoder")
+    return {"encoder": str(root / "encoder"), "train": docs[:10], "dev": docs[10:14], "root": root}
+
+
+def config(tiny, **overrides):
+    options = dict(encoder=tiny["encoder"], epochs=2, max_length=64, batch_windows=8, threads=1, lr=1e-3)
+    options.update(overrides)
+    return TrainConfig(**options)
+
+
+def test_loss_decreases(tiny, tmp_path):
+    trainer = Trainer(config(tiny, epochs=50), tiny["train"][:4], tiny["dev"], tmp_path)
+    trainer.model.train()
+    batch = list(range(4))
+    losses = [trainer._step(batch)[1] for _ in range(25)]
+    assert losses[-1]["ner"] < losses[0]["ner"] * 0.95
+    assert losses[-1]["cls"] < losses[0]["cls"] * 0.8
+
+
+def test_uncertainty_weights_move_and_total_can_go_negative(tiny, tmp_path):
+    trainer = Trainer(config(tiny, epochs=50, sigma_lr=0.5), tiny["train"][:4], tiny["dev"], tmp_path)
+    before = trainer.model.log_vars.detach().clone()
+    totals = [trainer._step([0, 1, 2, 3])[0] for _ in range(10)]
+    assert (trainer.model.log_vars.detach() - before).abs().min() > 0.5
+    assert np.isfinite(totals).all()
+
+
+@pytest.mark.parametrize("tasks", [("ner",), ("cls",), ("ner", "cls")])
+def test_tasks_train_and_save(tiny, tmp_path, tasks):
+    results = run(config(tiny, tasks=tasks, epochs=1), _jsonl(tiny, "train", tmp_path),
+                  _jsonl(tiny, "dev", tmp_path), tmp_path / "run", test_path=_jsonl(tiny, "dev", tmp_path))
+    best = tmp_path / "run" / "best"
+    assert (best / "encoder" / "config.json").exists() and (best / "heads.npz").exists()
+    saved = json.loads((best / "nerelproc.json").read_text())
+    assert saved["tasks"] == list(tasks) and len(saved["thresholds"]) == 49
+    assert set(results["test"]) >= {"ner", "cls", "docs"}
+    assert (tmp_path / "run" / "curves.png").exists()
+    lines = (tmp_path / "run" / "test_predictions.jsonl").read_text().splitlines()
+    assert len(lines) == len(tiny["dev"])
+
+
+def test_resume_after_interrupted_epoch_reproduces_metrics(tiny, tmp_path):
+    train, dev = tiny["train"], tiny["dev"]
+    straight = Trainer(config(tiny, epochs=3, freeze_layers=1), train, dev, tmp_path / "a").fit()
+
+    interrupted = Trainer(config(tiny, epochs=3, freeze_layers=1), train, dev, tmp_path / "b")
+    steps_per_epoch = len(list(batches(interrupted.train, 8, np.random.default_rng(0))))
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit(interrupt_after_steps=steps_per_epoch + 2)  # dies inside epoch 2
+    resumed = Trainer(config(tiny, epochs=3, freeze_layers=1), train, dev, tmp_path / "b")
+    assert resumed.resume() and resumed.epoch == 1
+    history = resumed.fit()
+
+    drop = ("epoch_seconds", "eval_seconds")
+    clean = lambda h: [{k: v for k, v in r.items() if k not in drop} for r in h]  # noqa: E731
+    assert clean(history) == clean(straight)
+    logged = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in logged] == [1, 2, 3]
+
+
+def test_refuses_to_overwrite_a_run_without_resume(tiny, tmp_path):
+    train, dev = _jsonl(tiny, "train", tmp_path), _jsonl(tiny, "dev", tmp_path)
+    run(config(tiny, epochs=1), train, dev, tmp_path / "run")
+    with pytest.raises(FileExistsError):
+        run(config(tiny, epochs=1), train, dev, tmp_path / "run")
+    shutil.rmtree(tmp_path / "run")
+
+
+def _jsonl(tiny, split, tmp_path):
+    from nerelproc.writers import write_jsonl
+
+    path = tmp_path / f"{split}.jsonl"
+    if not path.exists():
+        write_jsonl(tiny[split], path)
+    return path
