@@ -34,7 +34,7 @@ class Heads:
     def ner_tags(self, states):
         """``[tokens, hidden]`` -> tags ``[tokens, channels]`` (argmax of O/B/I)."""
         logits = states @ self.ner_weight + self.ner_bias
-        return logits.reshape(len(states), -1, 3).argmax(-1).astype(np.int8)
+        return logits.reshape(len(states), len(self.ner_bias) // 3, 3).argmax(-1).astype(np.int8)
 
     def cls_logits(self, states):
         """``[tokens, hidden]`` (all tokens of one document) -> ``[labels]``."""

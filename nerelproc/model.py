@@ -114,7 +114,7 @@ class JointModel(nn.Module):
         return total
 
     def sigmas(self):
-        return {task: math.exp(0.5 * float(s)) for task, s in zip(TASKS, self.log_vars)}
+        return {task: math.exp(0.5 * s) for task, s in zip(TASKS, self.log_vars.detach().tolist())}
 
     def export_heads(self):
         to_numpy = lambda t: t.detach().cpu().float().numpy()  # noqa: E731

@@ -278,6 +278,8 @@ class Trainer:
         c = self.config
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "train_config.json").write_text(json.dumps(asdict(c), indent=1, ensure_ascii=False))
+        if self.epoch == 0:
+            (self.out_dir / "metrics.jsonl").unlink(missing_ok=True)  # a fresh start logs afresh
         steps_done = 0
         while self.epoch < c.epochs and self.stale < c.patience:
             self.model.train()
@@ -307,7 +309,7 @@ class Trainer:
                 "dev_cls_macro_f1": scores["cls"]["macro"]["f1"],
                 "dev_cls_samples_f1": scores["cls"]["samples"]["f1"],
                 "thresholds_mode": tuning["mode"],
-                "log_vars": [float(s) for s in self.model.log_vars],
+                "log_vars": self.model.log_vars.detach().tolist(),
                 "sigma": self.model.sigmas(),
                 "epoch_seconds": train_seconds,
                 "eval_seconds": time.time() - started - train_seconds,
@@ -353,7 +355,7 @@ class Trainer:
         self.model.export_heads().save(path / "heads.npz")
         config = self.model_config(thresholds, tuning)
         config["train_config"] = asdict(self.config)
-        config["log_vars"] = [float(s) for s in self.model.log_vars]
+        config["log_vars"] = self.model.log_vars.detach().tolist()
         (path / "nerelproc.json").write_text(json.dumps(config, indent=1, ensure_ascii=False))
 
     def save_checkpoint(self):

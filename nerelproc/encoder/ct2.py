@@ -1,0 +1,64 @@
+"""CTranslate2 for the encoder: conversion (needs torch + transformers) and a torch-free forward.
+
+`ct2_hidden_states` is what the annotation runtime calls: it imports nothing heavy.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+COPIED = ("tokenizer.json", "PROVENANCE.json")  # travel with the model when present
+
+
+def convert_to_ct2(hf_dir, out_dir, quantization="int8", overwrite=False):
+    """Convert a BERT checkpoint (ours or any `BertModel` folder) to CTranslate2."""
+    import torch
+    from ctranslate2.converters import TransformersConverter
+    from transformers.utils import logging
+
+    class Converter(TransformersConverter):
+        def load_model(self, model_class, model_name_or_path, **kwargs):
+            model = super().load_model(model_class, model_name_or_path, **kwargs)
+            # transformers 5 dropped this attribute; CTranslate2's BERT loader asserts on it
+            if getattr(model.config, "position_embedding_type", None) is None:
+                model.config.position_embedding_type = "absolute"
+            # the loader wants a pooler and transformers makes a random one: zero it, so the
+            # output is reproducible (only last_hidden_state is used)
+            if getattr(model, "pooler", None) is not None:
+                with torch.no_grad():
+                    for p in model.pooler.parameters():
+                        p.zero_()
+            return model
+
+    hf_dir = Path(hf_dir)
+    copy = [name for name in COPIED if (hf_dir / name).is_file()]
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()  # else a report on the (deliberately) missing pooler
+    try:
+        Converter(str(hf_dir), copy_files=copy or None).convert(
+            str(out_dir), quantization=quantization, force=overwrite)
+    finally:
+        logging.set_verbosity(verbosity)
+    return Path(out_dir)
+
+
+def load_ct2(model_dir, threads=1, compute_type="default"):
+    """A CPU `ctranslate2.Encoder`."""
+    import ctranslate2
+
+    return ctranslate2.Encoder(str(model_dir), device="cpu", intra_threads=threads,
+                               compute_type=compute_type)
+
+
+def ct2_hidden_states(encoder, token_id_lists):
+    """last_hidden_state of each sequence, float32 [length, hidden], in input order.
+
+    Sequences go in unpadded: CTranslate2 takes the lengths from the lists (a padded
+    batch without lengths gives wrong outputs).
+    """
+    if not token_id_lists:
+        return []
+    ids = [list(map(int, seq)) for seq in token_id_lists]
+    output = encoder.forward_batch(ids)
+    hidden = np.asarray(output.last_hidden_state, dtype=np.float32)
+    return [hidden[i, :len(seq)].copy() for i, seq in enumerate(ids)]

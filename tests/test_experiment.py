@@ -1,0 +1,185 @@
+"""``nerelproc experiment``: a tiny grid end to end (resumable, skips finished runs) and the bootstrap."""
+
+import csv
+import json
+from dataclasses import asdict
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from click.testing import CliRunner  # noqa: E402
+
+from nerelproc.cli import main  # noqa: E402
+from nerelproc.experiment import Grid, parse_run_name  # noqa: E402
+from nerelproc.experiment_report import document_counts, f1, paired_bootstrap, verdict  # noqa: E402
+from nerelproc.score import score_documents  # noqa: E402
+from nerelproc.train import load_documents  # noqa: E402
+from nerelproc.writers import write_jsonl  # noqa: E402
+from tiny_model import build_tiny_encoder  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def grid_file(tmp_path_factory, nerel_dir):
+    root = tmp_path_factory.mktemp("grid")
+    docs = load_documents(nerel_dir / "jsonl" / "dev.jsonl")
+    build_tiny_encoder([d.text for d in docs[:30]], root / "encoder")
+    for split, part in (("train", docs[:6]), ("dev", docs[6:10]), ("test", docs[10:14])):
+        write_jsonl(part, root / f"{split}.jsonl")
+    spec = {
+        "base": ".",  # relative paths below are relative to the grid file's folder
+        "data": {"train": "train.jsonl", "dev": "dev.jsonl", "test": "test.jsonl"},
+        "runs_root": "runs",
+        "report": "reports/multitask.md",
+        "quality": "benchmarks/quality.json",
+        "seeds": [1],
+        "shared": {"encoder": str(root / "encoder"), "epochs": 1, "max_length": 64, "threads": 1, "lr": 1e-3},
+        "configs": {"joint": {"tasks": ["ner", "cls"]}, "ner-only": {"tasks": ["ner"]}, "cls-only": {"tasks": ["cls"]}},
+        "comparisons": {"ner": {"single": "ner-only", "joint": ["joint"]},
+                        "cls": {"single": "cls-only", "joint": ["joint"]}},
+        "bootstrap": {"resamples": 200, "seed": 0},
+        "qualitative_docs": 4,
+    }
+    path = root / "grid.json"
+    path.write_text(json.dumps(spec))
+    return path
+
+
+def invoke(*args):
+    result = CliRunner().invoke(main, ["experiment", *map(str, args)], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def mtimes(root):
+    return {p.parent.name: p.stat().st_mtime_ns for p in root.glob("*/metrics.json")}
+
+
+def test_grid_runs_run_by_run_and_reports(grid_file):
+    root, grid = grid_file.parent, Grid(grid_file)
+
+    # a first sitting: two of the three runs
+    result = invoke(grid_file, "--only", "joint-s1", "--only", "ner-only-s1")
+    assert str(grid.report) in result.stdout
+    first = mtimes(root / "runs")
+    assert set(first) == {"joint-s1", "ner-only-s1"}
+    report = grid.report.read_text()
+    assert "cls-only-s1 (not started)" in report
+
+    # the whole grid: the finished runs are skipped, the third one trained
+    invoke(grid_file)
+    second = mtimes(root / "runs")
+    assert set(second) == {"joint-s1", "ner-only-s1", "cls-only-s1"}
+    assert all(second[name] == first[name] for name in first)
+
+    rows = list(csv.DictReader(open(grid.table)))
+    assert [row["run"] for row in rows] == ["joint-s1", "ner-only-s1", "cls-only-s1"]
+    joint = rows[0]
+    assert joint["device"] == "cpu" and joint["hosts"] and joint["config_matches_grid"] == "yes"
+    assert 0 <= float(joint["test_ner_f1"]) <= 1 and joint["sigma_ner"] and not rows[1]["sigma_ner"]
+
+    report = grid.report.read_text()
+    assert "None missing." in report
+    for task in ("NER (nested micro-F1)", "CLS (micro-F1)"):
+        line = next(line for line in report.splitlines() if line.startswith(f"**{task}: joint training helps"))
+        assert any(word in line for word in ("confirmed", "refuted", "inconclusive"))
+    assert "## int8 vs fp32" in report and "Not measured yet" in report
+    assert "--only joint-s1" in report and "## Where joint and single-task disagree most" in report
+    for png in ("scatter", "curves", "ner_deltas", "cls_deltas"):
+        assert (grid.figures / f"{png}.png").stat().st_size > 1000
+
+    # analysis only: nothing retrained; the int8 section reads the benchmark file
+    (root / "benchmarks").mkdir()
+    scores = {"ner": {"micro": {"f1": 0.8}, "flat": {"f1": 0.82}, "coarse": {"micro": {"f1": 0.9}}},
+              "cls": {"micro": {"f1": 0.7}, "macro": {"f1": 0.5}, "samples": {"f1": 0.6}}}
+    (root / "benchmarks" / "quality.json").write_text(json.dumps({"fp32": scores, "int8": scores}))
+    invoke(grid_file, "--analyse-only")
+    assert mtimes(root / "runs") == second
+    assert "From `" in grid.report.read_text()
+
+
+def test_document_counts_agree_with_the_scorer(grid_file):
+    grid = Grid(grid_file)
+    out = grid.run_dir("joint", 1)
+    if not (out / "test_predictions.jsonl").exists():
+        pytest.skip("needs the grid test's runs")
+    gold = load_documents(grid.data("test"))
+    predicted = load_documents(out / "test_predictions.jsonl")
+    counts, scores = document_counts(predicted, gold), score_documents(predicted, gold, warn=lambda m: None)
+    assert f1(counts["ner"].sum(0)) == pytest.approx(scores["ner"]["micro"]["f1"])
+    assert f1(counts["cls"].sum(0)) == pytest.approx(scores["cls"]["micro"]["f1"])
+
+
+def test_resuming_with_changed_settings_is_refused(grid_file, tmp_path):
+    from nerelproc.experiment import _check_same_config
+
+    grid = Grid(grid_file)
+    out = tmp_path / "run"
+    out.mkdir()
+    saved = {**asdict(grid.config("joint", 1)), "epochs": 7, "threads": 9}  # threads do not count
+    (out / "train_config.json").write_text(json.dumps(saved))
+    with pytest.raises(RuntimeError, match="epochs"):
+        _check_same_config(out, grid.config("joint", 1))
+
+
+def test_cases_show_the_documents_that_differ_with_a_diagnosis(nerel_dir):
+    from nerelproc.document import Document
+    from nerelproc.experiment_report import Run, case_section
+
+    gold = load_documents(nerel_dir / "jsonl" / "dev.jsonl")[:12]
+
+    def system(name, drop_person, drop_label):
+        docs = {}
+        for i, d in enumerate(gold):
+            entities = [e for e in d.entities if not (i == 3 and drop_person and e.type == "PERSON")]
+            labels = [label for label in d.gold_relation_types() if not (i == 5 and drop_label and label == "WORKS_AS")]
+            docs[str(d.id)] = Document(d.id, d.text, entities, relation_types=labels)
+        return Run(name, 1, (), {}, [], predictions=docs)
+
+    assert "WORKS_AS" in gold[5].gold_relation_types() and any(e.type == "PERSON" for e in gold[3].entities)
+    joint, ner_only, cls_only = system("joint", False, False), system("ner-only", True, False), \
+        system("cls-only", False, True)
+    text = case_section(gold, (joint, ner_only), (joint, cls_only), 10)
+    assert text.count("### ") == 2 and f"document {gold[3].id}" in text and f"document {gold[5].id}" in text
+    persons = len({e.key for e in gold[3].entities if e.type == "PERSON"})
+    assert f"Why: (auto) joint finds {persons} more PERSON entities than ner-only." in text
+    assert "Why: (auto) cls-only misses WORKS_AS that joint finds." in text
+
+
+def test_run_names():
+    assert parse_run_name("joint-uncertainty-s12") == ("joint-uncertainty", 12)
+    with pytest.raises(ValueError):
+        parse_run_name("joint-uncertainty")
+
+
+def _counts(rng, docs, recall):
+    gold = rng.integers(5, 30, docs)
+    tp = rng.binomial(gold, recall)
+    fp = rng.binomial(gold, 1 - recall)
+    return np.stack([tp, fp, gold - tp], 1)
+
+
+def test_bootstrap_identical_systems():
+    a = _counts(np.random.default_rng(1), 90, 0.7)
+    result = paired_bootstrap(a, a.copy(), resamples=1000, seed=0)
+    assert result["delta"] == 0 and result["p"] == pytest.approx(1.0)
+
+
+def test_bootstrap_clearly_better_system():
+    rng = np.random.default_rng(2)
+    better, worse = _counts(rng, 90, 0.85), _counts(rng, 90, 0.6)
+    result = paired_bootstrap(better, worse, resamples=1000, seed=0)
+    assert result["delta"] > 0.1 and result["p"] < 0.05 and result["ci"][0] > 0
+    assert paired_bootstrap(worse, better, resamples=1000, seed=0)["p"] < 0.05
+    assert verdict(0.2, result) == "confirmed"
+    assert verdict(-0.2, {**result, "delta": -0.2}) == "refuted"
+    assert verdict(0.2, {**result, "p": 0.3}) == "inconclusive"
+
+
+def test_bootstrap_noise_is_not_significant():
+    rng = np.random.default_rng(3)
+    a, b = _counts(rng, 90, 0.7), _counts(rng, 90, 0.7)
+    result = paired_bootstrap(a, b, resamples=1000, seed=0)
+    assert result["p"] > 0.05
