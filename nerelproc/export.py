@@ -30,6 +30,7 @@ def export(run_dir, out_dir, quantization="int8"):
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
     convert_to_ct2(source / "encoder", out_dir / "ct2", quantization=quantization)
+    (out_dir / "ct2" / "tokenizer.json").unlink(missing_ok=True)  # the runtime reads ../tokenizer.json
     for name in ("tokenizer.json", "heads.npz"):
         shutil.copy(source / name, out_dir / name)
     config = json.loads((source / "nerelproc.json").read_text("utf-8"))

@@ -8,6 +8,8 @@ torch unless the torch backend is asked for.
 """
 
 import json
+import os
+import sys
 from pathlib import Path
 
 from tokenizers import Tokenizer
@@ -15,16 +17,21 @@ from tokenizers import Tokenizer
 from .heads import Heads
 from .predict import Predictor
 
-BUNDLED = Path(__file__).resolve().parent.parent / "models" / "nerel-e5-small-int8"
+MODEL_NAME = "nerel-e5-small-int8"
 
 
 def default_model_dir():
-    """The bundled model: inside the source tree, or where the package installs it."""
-    for candidate in (BUNDLED, Path(__file__).resolve().parent / "models" / "nerel-e5-small-int8"):
+    """The bundled model: ``$NERELPROC_MODEL``, the source tree's ``models/``, or the installed copy."""
+    candidates = [
+        Path(os.environ["NERELPROC_MODEL"]) if os.environ.get("NERELPROC_MODEL") else None,
+        Path(__file__).resolve().parent.parent / "models" / MODEL_NAME,  # a checkout (or pip install -e)
+        Path(sys.prefix) / "share" / "nerelproc" / "models" / MODEL_NAME,  # pip install . (data_files)
+    ]
+    for candidate in filter(None, candidates):
         if (candidate / "nerelproc.json").exists():
             return candidate
     raise FileNotFoundError(
-        "no bundled model found (models/nerel-e5-small-int8); pass --model DIR "
+        f"no bundled model found (models/{MODEL_NAME}); pass --model DIR "
         "(a directory written by `nerelproc export` or `nerelproc train`)"
     )
 

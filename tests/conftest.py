@@ -18,3 +18,13 @@ def nerel_dir():
             pytest.fail(message)  # in CI a missing data set is an error, not a skip
         pytest.skip(message)
     return path
+
+
+@pytest.fixture(scope="session")
+def pruned_encoder_dir(tmp_path_factory):
+    """The default encoder (e5-small, navec-pruned vocabulary), rebuilt once per test session."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from nerelproc.encoder import build_encoder
+
+    return build_encoder(tmp_path_factory.mktemp("encoders") / "e5-small-ru", prune="navec")

@@ -50,8 +50,8 @@ def full():
 
 
 @pytest.fixture(scope="module")
-def pruned_dir(tmp_path_factory):
-    return build_encoder(tmp_path_factory.mktemp("encoders") / "e5-small-ru", prune="navec")
+def pruned_dir(pruned_encoder_dir):
+    return pruned_encoder_dir
 
 
 @pytest.fixture(scope="module")

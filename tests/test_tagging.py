@@ -67,3 +67,27 @@ def test_decoded_spans_exclude_whitespace():
     tags = np.array([[B], [O]], dtype=np.int8)
     [decoded] = scheme.decode(tags, offsets, text)
     assert decoded.spans == ((2, 8),)
+
+
+def test_scheme_ceiling_on_the_train_split_is_at_least_99_percent(nerel_dir, pruned_encoder_dir):
+    """gold -> tags -> decode -> entities, scored against gold with the nested metric."""
+    from tokenizers import Tokenizer
+
+    from nerelproc.readers import read_documents
+    from nerelproc.schema import entity_types
+    from nerelproc.score import score_documents
+    from nerelproc.document import Document
+    from nerelproc.windows import ner_tokenizer
+
+    tokenizer = ner_tokenizer(Tokenizer.from_file(str(pruned_encoder_dir / "tokenizer.json")))
+    scheme = TagScheme(entity_types(), layers=3)
+    gold = list(read_documents(nerel_dir / "jsonl" / "train.jsonl"))
+    decoded = []
+    for document in gold:
+        encoded = encode(tokenizer, document.text)
+        tags = scheme.encode(document.entities, encoded.offsets)
+        decoded.append(Document(document.id, document.text, scheme.decode(tags, encoded.offsets, document.text)))
+    scores = score_documents(decoded, gold, warn=lambda message: None)
+    print("ceiling", scores["ner"]["micro"])
+    assert scores["ner"]["micro"]["r"] >= 0.99
+    assert scores["ner"]["micro"]["f1"] >= 0.99

@@ -1,0 +1,225 @@
+"""Quality and speed of the shipped model on NEREL test; writes benchmarks/README.md.
+
+    python benchmarks/run.py --model models/nerel-e5-small-int8 --run runs/default
+
+Quality: ``nerelproc annotate`` on the test texts alone (id + text), then
+``nerelproc score`` against gold, for the int8 CT2 model and for its fp32 torch
+original (the run's ``best/``). Speed: each setup in a fresh subprocess (so load
+time and peak RSS are its own), over the same texts, same thread count:
+
+- ``int8-joint``: CT2 int8 encoder, both heads (what ``annotate`` runs);
+- ``fp32-joint``: torch fp32 encoder, both heads;
+- ``int8-separate``: the pipeline the project replaces: a NER model, then a CLS
+  model, each a full encoder pass. Single-task models are given with ``--ner-model``
+  / ``--cls-model``; without them the joint model is loaded twice and each copy
+  runs one head, which costs the same compute as two single-task models of that size;
+- ``slovnet``: natasha's slovnet NER (PER/LOC/ORG only), if natasha is installed.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def worker(setup, model, run, texts_path, threads, ner_model=None, cls_model=None):
+    """Runs in its own process: load, annotate every text, report timings and peak RSS."""
+    texts = [json.loads(line)["text"] for line in open(texts_path, encoding="utf-8")]
+    started = time.perf_counter()
+    if setup == "slovnet":
+        from natasha import Doc, NewsEmbedding, NewsNERTagger, Segmenter
+
+        segmenter, tagger = Segmenter(), NewsNERTagger(NewsEmbedding())
+
+        def annotate_all():
+            for text in texts:
+                doc = Doc(text)
+                doc.segment(segmenter)
+                doc.tag_ner(tagger)
+    else:
+        from nerelproc.runtime import load_predictor
+
+        if setup == "int8-joint":
+            predictors = [(load_predictor(model, "ct2", threads), "both")]
+        elif setup == "fp32-joint":
+            predictors = [(load_predictor(Path(run) / "best", "torch", threads), "both")]
+        elif setup == "int8-separate":
+            predictors = [(load_predictor(ner_model or model, "ct2", threads), "ner"),
+                          (load_predictor(cls_model or model, "ct2", threads), "cls")]
+        else:
+            raise ValueError(setup)
+
+        def annotate_all():
+            for predictor, task in predictors:
+                for start in range(0, len(texts), 64):
+                    chunk = texts[start : start + 64]
+                    for text, (encoded, states) in zip(chunk, predictor.states(chunk)):
+                        if task in ("both", "ner"):
+                            predictor.scheme.decode(predictor.heads.ner_tags(states), encoded.offsets, text)
+                        if task in ("both", "cls"):
+                            predictor.heads.cls_logits(states)
+    load_seconds = time.perf_counter() - started
+    annotate_all()  # warm-up pass: first-call allocations are not throughput
+    started = time.perf_counter()
+    annotate_all()
+    seconds = time.perf_counter() - started
+    return {
+        "setup": setup,
+        "docs": len(texts),
+        "chars": sum(map(len, texts)),
+        "load_seconds": round(load_seconds, 2),
+        "seconds": round(seconds, 2),
+        "docs_per_second": round(len(texts) / seconds, 2),
+        "chars_per_second": round(sum(map(len, texts)) / seconds),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "nerelproc", *map(str, args)], check=False,
+                          capture_output=True, cwd=ROOT)
+
+
+def quality(model, run, gold, texts_path, out_dir, threads):
+    results = {}
+    for name, options in (("int8", ["--model", model]), ("fp32", ["--model", Path(run) / "best", "--backend", "torch"])):
+        predictions = out_dir / f"test_{name}.jsonl"
+        annotated = cli("annotate", texts_path, "-o", predictions, "--threads", threads, "--quiet", *options)
+        if annotated.returncode != 0:
+            raise RuntimeError(annotated.stderr.decode())
+        scored = cli("score", predictions, gold, "--json")
+        results[name] = json.loads(scored.stdout)
+    return results
+
+
+def figures(scores):
+    return {
+        "ner_nested_f1": scores["ner"]["micro"]["f1"],
+        "ner_flat_f1": scores["ner"]["flat"]["f1"],
+        "ner_per_loc_org_f1": scores["ner"]["coarse"]["micro"]["f1"],
+        "cls_micro_f1": scores["cls"]["micro"]["f1"],
+        "cls_macro_f1": scores["cls"]["macro"]["f1"],
+        "cls_samples_f1": scores["cls"]["samples"]["f1"],
+    }
+
+
+def markdown(report, command):
+    q = report["quality"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {report['date']} on {report['machine']}, {report['threads']} threads, "
+        f"over the {report['speed'][0]['docs']} NEREL test texts ({report['speed'][0]['chars']:,} characters).",
+        "",
+        "Reproduce:",
+        "",
+        "```bash",
+        command,
+        "```",
+        "",
+        "## Quality on NEREL test (annotate on texts alone, then `nerelproc score`)",
+        "",
+        "| metric | int8 CT2 (shipped) | fp32 torch | int8 − fp32 |",
+        "| --- | --- | --- | --- |",
+    ]
+    int8, fp32 = figures(q["int8"]), figures(q["fp32"])
+    for key in int8:
+        lines.append(f"| {key} | {int8[key]:.4f} | {fp32[key]:.4f} | {int8[key] - fp32[key]:+.4f} |")
+    lines += [
+        "",
+        "## Speed",
+        "",
+        "| setup | docs/s | chars/s | load s | peak RSS MB |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in report["speed"]:
+        lines.append(f"| {row['setup']} | {row['docs_per_second']} | {row['chars_per_second']:,} | "
+                     f"{row['load_seconds']} | {row['peak_rss_mb']} |")
+    lines += ["", "Ratios (same run):", ""]
+    for name, value in report["ratios"].items():
+        lines.append(f"- {name}: {value:.2f}×")
+    lines += ["", report["note"], ""]
+    return "\n".join(lines)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default=str(ROOT / "models" / "nerel-e5-small-int8"))
+    parser.add_argument("--run", default=str(ROOT / "runs" / "default"), help="training run (its best/ is fp32)")
+    parser.add_argument("--gold", default=str(ROOT.parent / "shared" / "nerel" / "jsonl" / "test.jsonl"))
+    parser.add_argument("--ner-model")
+    parser.add_argument("--cls-model")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks"))
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--texts", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(args.worker, args.model, args.run, args.texts, args.threads,
+                                args.ner_model, args.cls_model)))
+        return
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        texts_path = Path(tmp) / "test_texts.jsonl"
+        with open(args.gold, encoding="utf-8") as gold, open(texts_path, "w", encoding="utf-8") as texts:
+            for line in gold:
+                doc = json.loads(line)
+                texts.write(json.dumps({"id": doc["id"], "text": doc["text"]}, ensure_ascii=False) + "\n")
+        print("quality ...", file=sys.stderr)
+        q = quality(args.model, args.run, args.gold, texts_path, Path(tmp), args.threads)
+        setups = ["int8-joint", "fp32-joint", "int8-separate"]
+        try:
+            import natasha  # noqa: F401
+
+            setups.append("slovnet")
+        except ImportError:
+            pass
+        speed = []
+        for setup in setups:
+            print(f"speed: {setup} ...", file=sys.stderr)
+            command = [sys.executable, __file__, "--worker", setup, "--texts", texts_path, "--model", args.model,
+                       "--run", args.run, "--threads", args.threads]
+            command += ["--ner-model", args.ner_model] if args.ner_model else []
+            command += ["--cls-model", args.cls_model] if args.cls_model else []
+            env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+            result = subprocess.run(list(map(str, command)), capture_output=True, env=env, cwd=ROOT, check=True)
+            speed.append(json.loads(result.stdout.splitlines()[-1]))
+    by = {row["setup"]: row for row in speed}
+    ratios = {
+        "int8 joint / fp32 joint (docs/s)": by["int8-joint"]["docs_per_second"] / by["fp32-joint"]["docs_per_second"],
+        "int8 joint / int8 separate NER+CLS (docs/s)":
+            by["int8-joint"]["docs_per_second"] / by["int8-separate"]["docs_per_second"],
+    }
+    separate = "given single-task models" if args.ner_model else "the joint model loaded twice, one head each"
+    report = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "threads": args.threads,
+        "model": args.model,
+        "quality": q,
+        "speed": speed,
+        "ratios": ratios,
+        "note": f"int8-separate: {separate}. Throughput is the second of two passes over the texts "
+                "(the first warms up); load time is process start to model ready.",
+    }
+    (out / "quality.json").write_text(json.dumps(q, indent=1))
+    (out / "results.json").write_text(json.dumps(report, indent=1))
+    command = "python benchmarks/run.py " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+        if v and k in ("model", "run", "ner_model", "cls_model", "threads"))
+    (out / "README.md").write_text(markdown(report, command.replace(str(ROOT) + "/", "")), "utf-8")
+    print(out / "README.md")
+
+
+if __name__ == "__main__":
+    main()
