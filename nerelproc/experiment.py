@@ -38,7 +38,7 @@ COLUMNS = (
 )
 SITTINGS = "sittings.jsonl"
 # Fields that do not change what is learned; a difference there is not a stale run.
-IGNORED_FIELDS = ("threads", "extra")
+IGNORED_FIELDS = ("threads", "extra", "device", "cache_dir")  # how, not what, a run computes
 
 
 def _log(message):
@@ -99,6 +99,8 @@ class Grid:
         for key in ("tasks", "weights"):  # JSON lists -> the tuples TrainConfig uses
             if key in options:
                 options[key] = tuple(options[key])
+        if options.get("cache_dir"):
+            options["cache_dir"] = str(self.resolve(options["cache_dir"]))
         try:
             return TrainConfig(**options)
         except TypeError as error:
@@ -165,8 +167,7 @@ def _check_same_config(out, config):
 
 
 def where():
-    """Where this sitting runs. train.py keeps the model on the CPU, so the device is 'cpu'
-    unless TrainConfig grows a ``device`` field; ``cuda_available`` says what torch sees."""
+    """Where this sitting runs: host, what torch sees, the code's git head."""
     import torch
 
     return {
@@ -194,7 +195,7 @@ def _record_sitting(out, config, resume):
     metrics = out / "metrics.jsonl"
     record = {
         **where(),
-        "device": getattr(config, "device", None) or "cpu",
+        "device": ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else config.device,
         "threads": config.threads or torch.get_num_threads(),
         "resumed_after_epoch": sum(1 for _ in open(metrics, "rb")) if resume and metrics.exists() else 0,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S"),

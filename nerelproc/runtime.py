@@ -78,7 +78,7 @@ def torch_encoder(path, threads=0):
     return torch_batch_encoder(run, model.config.pad_token_id or 0)
 
 
-def torch_batch_encoder(run, pad):
+def torch_batch_encoder(run, pad, device="cpu"):
     """Wrap ``run(input_ids, attention_mask) -> states`` as a Predictor's encoder."""
     import torch
 
@@ -90,7 +90,7 @@ def torch_batch_encoder(run, pad):
         for row, ids in enumerate(id_arrays):
             input_ids[row, : len(ids)] = torch.as_tensor(ids)
             attention[row, : len(ids)] = 1
-        states = run(input_ids, attention).float().numpy()
+        states = run(input_ids.to(device), attention.to(device)).float().cpu().numpy()
         return [states[row, : len(ids)] for row, ids in enumerate(id_arrays)]
 
     return encode_batch

@@ -52,6 +52,8 @@ class TrainConfig:
     warmup: float = 0.06  # share of all steps
     threads: int = 0  # 0: torch's default
     max_train_docs: int = 0  # 0: all (small values are for tests)
+    device: str = "auto"  # "auto": cuda when available, else cpu
+    cache_dir: str = ""  # where frozen-layer outputs are kept between runs ("" : in memory only)
     extra: dict = field(default_factory=dict)
 
 
@@ -133,10 +135,14 @@ class Trainer:
             docs, self.tokenizer, self.scheme, self.labels, config.max_length, config.stride or None
         )
         self.train, self.dev = make(train_docs), make(dev_docs)
+        self.device = torch.device(
+            ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else config.device
+        )
         self.model = JointModel(self.encoder, self.scheme.channels, len(self.labels), config.freeze_layers)
+        self.model.to(self.device)
         self.model.init_biases(*self._priors())
         self.optimizer, self.scheduler = self._optimizer()
-        self.lower_cache = self._cache_lower() if config.freeze_layers else None
+        self.lower_cache = self._lower_cache() if config.freeze_layers else None
         self.history, self.epoch, self.best, self.stale = [], 0, -1.0, 0
 
     # -- setup -------------------------------------------------------------------
@@ -167,6 +173,32 @@ class Trainer:
         schedule = lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup)))  # noqa: E731
         return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
 
+    def _lower_cache(self):
+        """The frozen layers' outputs, from ``cache_dir`` when an identical setup left them there.
+
+        Every run of the multi-task grid shares them: same encoder, data and windows.
+        """
+        if not self.config.cache_dir:
+            return self._cache_lower()
+        import hashlib
+
+        key = hashlib.sha256()
+        weights = self.encoder.get_input_embeddings().weight
+        for part in (str(Path(self.encoder.name_or_path).resolve()), float(weights[:64].double().sum()),
+                     self.config.freeze_layers,
+                     self.config.max_length, self.config.stride, self.tokenizer.to_str()):
+            key.update(str(part).encode())
+        for example in self.train:
+            key.update(example.document.text.encode())
+        path = Path(self.config.cache_dir) / f"lower-{key.hexdigest()[:16]}.pt"
+        if path.exists():
+            return [[t.to(self.device) for t in states] for states in torch.load(path)]
+        cache = self._cache_lower()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save([[t.cpu() for t in states] for states in cache], path.with_suffix(".tmp"))
+        path.with_suffix(".tmp").replace(path)
+        return cache
+
     @torch.no_grad()
     def _cache_lower(self):
         """Frozen layers' outputs per training window, computed once (eval mode: no dropout)."""
@@ -176,6 +208,7 @@ class Trainer:
             states = []
             for window in example.windows:
                 ids = torch.as_tensor(window_inputs(example.encoded, window, self.cls_id, self.sep_id))[None]
+                ids = ids.to(self.device)
                 states.append(self.model.lower_states(ids, torch.ones_like(ids))[0])
             cache.append(states)
         return cache
@@ -195,7 +228,7 @@ class Trainer:
         owned = torch.zeros((len(rows), length), dtype=torch.bool)
         lower = None
         if self.lower_cache is not None:
-            lower = torch.zeros((len(rows), length, self.encoder.config.hidden_size))
+            lower = torch.zeros((len(rows), length, self.encoder.config.hidden_size), device=self.device)
         for row, (i, k, w) in enumerate(rows):
             example = self.train[i]
             ids = window_inputs(example.encoded, w, self.cls_id, self.sep_id)
@@ -210,7 +243,8 @@ class Trainer:
         doc_rows = {}
         for row, (i, _, _) in enumerate(rows):
             doc_rows.setdefault(i, []).append(row)
-        return input_ids, attention, tags, content, owned, lower, doc_rows
+        to = lambda t: t.to(self.device)  # noqa: E731
+        return to(input_ids), to(attention), to(tags), to(content), to(owned), lower, doc_rows
 
     def _step(self, indices):
         c = self.config
@@ -221,7 +255,7 @@ class Trainer:
             losses["ner"] = ner_loss(self.model.ner_logits(states), tags, content)
         if "cls" in c.tasks:
             logits = torch.stack([self.model.cls_logits(states[rows][owned[rows]]) for rows in doc_rows.values()])
-            targets = torch.as_tensor(np.stack([self.train[i].target for i in doc_rows]))
+            targets = torch.as_tensor(np.stack([self.train[i].target for i in doc_rows]), device=self.device)
             losses["cls"] = cls_loss(logits, targets)
         total = self.model.combine(losses, c.weighting, c.weights)
         self.optimizer.zero_grad(set_to_none=True)
@@ -237,7 +271,7 @@ class Trainer:
         from .runtime import torch_batch_encoder
 
         self.model.eval()
-        encode_batch = torch_batch_encoder(self.model.states, self.hf_tokenizer.pad_token_id or 0)
+        encode_batch = torch_batch_encoder(self.model.states, self.hf_tokenizer.pad_token_id or 0, self.device)
         return Predictor(self.tokenizer, self.model.export_heads(), self.model_config(thresholds), encode_batch)
 
     def evaluate(self, examples, thresholds=None):
@@ -377,7 +411,7 @@ class Trainer:
         path = self.out_dir / CHECKPOINT
         if not path.exists():
             return False
-        state = torch.load(path, weights_only=False)
+        state = torch.load(path, weights_only=False, map_location=self.device)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -405,13 +439,18 @@ def _seed_everything(seed):
 
 
 def _rng_state():
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
 def _set_rng_state(state):
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
+    torch.set_rng_state(state["torch"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
 def load_documents(path):

@@ -92,3 +92,15 @@ def _jsonl(tiny, split, tmp_path):
     if not path.exists():
         write_jsonl(tiny[split], path)
     return path
+
+
+def test_frozen_layer_cache_is_shared_between_runs(tiny, tmp_path):
+    cache = tmp_path / "cache"
+    first = Trainer(config(tiny, freeze_layers=1, cache_dir=str(cache)), tiny["train"], tiny["dev"], tmp_path / "a")
+    [saved] = list(cache.glob("lower-*.pt"))
+    second = Trainer(config(tiny, freeze_layers=1, cache_dir=str(cache)), tiny["train"], tiny["dev"], tmp_path / "b")
+    assert list(cache.glob("lower-*.pt")) == [saved]
+    for a, b in zip(first.lower_cache, second.lower_cache):
+        assert all(torch.equal(x, y) for x, y in zip(a, b))
+    other = Trainer(config(tiny, freeze_layers=1, cache_dir=str(cache)), tiny["train"][:5], tiny["dev"], tmp_path / "c")
+    assert len(list(cache.glob("lower-*.pt"))) == 2 and len(other.lower_cache) == 5

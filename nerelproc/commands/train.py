@@ -29,6 +29,8 @@ from nerelproc.cli import main
 @click.option("--head-lr", default=1e-3, show_default=True)
 @click.option("--sigma-lr", default=0.02, show_default=True, help="Learning rate of s = log σ².")
 @click.option("--threads", default=0, help="Torch threads (0: default).")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, or auto (cuda when available).")
+@click.option("--cache-dir", default="", help="Keep frozen-layer outputs here, shared by runs with the same setup.")
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT from its last checkpoint.")
 def train(train_path, dev_path, test_path, output, tasks, loss_weighting, weights, resume, **options):
     """Train on TRAIN, select on DEV, optionally score on TEST."""
