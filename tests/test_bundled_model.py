@@ -1,0 +1,35 @@
+"""The bundled default model annotates the bundled examples (README quick start, first command)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+from nerelproc.document import parse_entity_line
+from nerelproc.runtime import default_model_dir
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_bundled_model_is_found_and_small():
+    model = default_model_dir()
+    assert model == ROOT / "models" / "nerel-e5-small-int8"
+    size = sum(path.stat().st_size for path in model.rglob("*") if path.is_file())
+    assert size < 60 * 2**20
+
+
+def test_quick_start_annotates_the_examples(tmp_path):
+    out = tmp_path / "annotated.jsonl"
+    result = subprocess.run([sys.executable, "-m", "nerelproc", "annotate", "examples/news.jsonl", "-o", str(out)],
+                            cwd=ROOT, capture_output=True)
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout == b""
+    inputs = [orjson.loads(line) for line in (ROOT / "examples" / "news.jsonl").read_bytes().splitlines()]
+    outputs = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert [o["id"] for o in outputs] == [i["id"] for i in inputs]
+    assert all(o["source"] == i["source"] for o, i in zip(outputs, inputs))
+    entities = [parse_entity_line(line, o["text"]) for o in outputs for line in o["entities"]]
+    assert len(entities) >= len(outputs)  # a trained model finds something in five news texts
+    assert {e.type for e in entities} & {"PERSON", "CITY", "COUNTRY", "ORGANIZATION", "DATE"}
+    assert all(o["relation_types"] for o in outputs)
