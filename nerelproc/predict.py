@@ -26,7 +26,7 @@ class Prediction:
 
 
 class Predictor:
-    def __init__(self, tokenizer, heads, config, encode_batch, batch_windows=16):
+    def __init__(self, tokenizer, heads, config, encode_batch, batch_windows=2):
         self.tokenizer = tokenizer
         self.heads = heads
         self.config = config

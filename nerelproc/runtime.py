@@ -36,7 +36,7 @@ def default_model_dir():
     )
 
 
-def load_predictor(model_dir=None, backend="auto", threads=0, batch_windows=16):
+def load_predictor(model_dir=None, backend="auto", threads=0, batch_windows=2):
     model_dir = Path(model_dir) if model_dir else default_model_dir()
     config = json.loads((model_dir / "nerelproc.json").read_text("utf-8"))
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))

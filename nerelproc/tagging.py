@@ -6,7 +6,8 @@ type nested inside those, and so on. Entities of *different* types never compete
 so "ГИБДД Москвы" (ORGANIZATION) and "Москвы" (CITY) sit in different channels.
 
 Decoding is cheap numpy: argmax per channel, B/I runs to token spans, token spans
-to character spans through the tokenizer's offsets, trimmed of whitespace.
+to character spans through the tokenizer's offsets, trimmed of whitespace and
+widened to whole words.
 A discontinuous entity is encoded by its extent (smallest start, largest end).
 """
 
@@ -98,4 +99,13 @@ def _char_span(offsets, first, last, text):
         start += 1
     while end > start and text[end - 1].isspace():
         end -= 1
-    return (start, end) if end > start else None
+    if end <= start:
+        return None
+    # Entities are made of whole words: a run that starts or ends inside a word
+    # ("пров" of "провёл") takes the whole word. Only 4 of 45k NEREL train entity
+    # edges lie inside a word (letters or digits on both sides).
+    while start > 0 and text[start - 1].isalnum() and text[start].isalnum():
+        start -= 1
+    while end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
+        end += 1
+    return start, end

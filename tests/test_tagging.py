@@ -91,3 +91,14 @@ def test_scheme_ceiling_on_the_train_split_is_at_least_99_percent(nerel_dir, pru
     print("ceiling", scores["ner"]["micro"])
     assert scores["ner"]["micro"]["r"] >= 0.99
     assert scores["ner"]["micro"]["f1"] >= 0.99
+
+
+def test_decoded_spans_take_whole_words():
+    text = "Он провёл встречу"
+    scheme = TagScheme(["EVENT"], layers=1)
+    offsets = np.array([[0, 2], [2, 7], [7, 9], [9, 17]])  # "Он", " пров", "ёл", " встречу"
+    tags = np.array([[O], [B], [O], [O]], dtype=np.int8)
+    [decoded] = scheme.decode(tags, offsets, text)
+    assert decoded.surface(text) == "провёл"
+    tags = np.array([[O], [O], [B], [O]], dtype=np.int8)  # a run starting inside the word
+    assert scheme.decode(tags, offsets, text)[0].surface(text) == "провёл"
