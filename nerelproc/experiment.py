@@ -79,7 +79,8 @@ class Grid:
 
     def plan(self, only=()):
         """``[(config, seed)]`` in grid order; ``only`` filters by run name ``NAME-sSEED``."""
-        runs = [(name, seed) for name in self.configs for seed in self.seeds]
+        # Seed-major: a whole first replicate of every configuration comes before any second seed.
+        runs = [(name, seed) for seed in self.seeds for name in self.configs]
         if not only:
             return runs
         wanted = [parse_run_name(name) for name in only]
