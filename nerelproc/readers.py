@@ -45,16 +45,19 @@ def document_from_json(obj, line):
     doc_id = obj.get("id")
     if doc_id is None:
         doc_id = line  # raw input without an id: its line number
-    lines = []
+    lines, ignored = [], []
     for name in ("entities", "relations", "links"):
         value = obj.get(name) or []
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            raise ValueError(f"field {name!r} must be a list of BRAT lines")
+            # Raw input may use these names for something else: report, keep the text.
+            ignored.append(f"line {line} (id {doc_id}): field {name!r} is not a list of BRAT lines; ignored")
+            continue
         lines.extend(value)
     # number the annotations (entities, then relations, then links) apart from the JSONL line
     entities, relations, links, problems = read_annotation_lines(
         lines, text, f"line {line} (id {doc_id}): ", unit="annotation"
     )
+    problems = ignored + problems
     relation_types = obj.get("relation_types")
     if relation_types is not None and not (
         isinstance(relation_types, list) and all(isinstance(item, str) for item in relation_types)

@@ -175,3 +175,13 @@ def test_crlf_text_kept_exactly(tmp_path):
 def test_missing_input_raises(tmp_path):
     with pytest.raises(FileNotFoundError):
         read_records(tmp_path / "nope.jsonl")
+
+
+def test_raw_objects_with_foreign_annotation_fields_are_still_read(tmp_path):
+    from nerelproc.readers import read_records
+
+    path = tmp_path / "raw.jsonl"
+    path.write_text('{"id": "x", "text": "Москва", "entities": [{"label": "LOC"}]}\n', encoding="utf-8")
+    [record] = list(read_records(path))
+    assert record.ok and record.document.text == "Москва" and record.document.entities == []
+    assert "'entities' is not a list of BRAT lines" in record.document.problems[0]
