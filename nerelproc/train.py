@@ -280,9 +280,7 @@ class Trainer:
 
         predictor = self.predictor()
         docs = [e.document for e in examples]
-        predictions = []
-        for start in range(0, len(docs), 16):
-            predictions += predictor.predict([d.text for d in docs[start : start + 16]])
+        predictions = predict_in_chunks(predictor, docs)
         probs = np.stack([p.relation_scores for p in predictions])
         tuning = None
         if thresholds is None:
@@ -453,6 +451,14 @@ def _set_rng_state(state):
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
 
 
+def predict_in_chunks(predictor, documents, size=16):
+    """Predictions for ``documents``, a few at a time (bounded memory for the merged states)."""
+    predictions = []
+    for start in range(0, len(documents), size):
+        predictions += predictor.predict([d.text for d in documents[start : start + size]])
+    return predictions
+
+
 def load_documents(path):
     return list(read_documents(path))
 
@@ -497,10 +503,8 @@ def score_model_dir(model_dir, gold_path, predictions_path=None, backend="torch"
     predictor = load_predictor(model_dir, backend=backend)
     gold = load_documents(gold_path)
     predicted = []
-    for start in range(0, len(gold), 16):
-        chunk = gold[start : start + 16]
-        for document, p in zip(chunk, predictor.predict([d.text for d in chunk])):
-            predicted.append(Document(document.id, document.text, p.entities, relation_types=p.relation_types))
+    for document, p in zip(gold, predict_in_chunks(predictor, gold)):
+        predicted.append(Document(document.id, document.text, p.entities, relation_types=p.relation_types))
     if predictions_path:
         with atomic_output(predictions_path) as file:
             for document in predicted:
