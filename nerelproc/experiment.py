@@ -77,6 +77,10 @@ class Grid:
     def quality(self):
         return self.resolve(self.spec.get("quality", "benchmarks/quality.json"))
 
+    @property
+    def speed(self):
+        return self.resolve(self.spec.get("speed", "benchmarks/results.json"))
+
     def plan(self, only=()):
         """``[(config, seed)]`` in grid order; ``only`` filters by run name ``NAME-sSEED``."""
         # Seed-major: a whole first replicate of every configuration comes before any second seed.

@@ -349,43 +349,66 @@ def _entity_list(entities, gold_keys, text, limit=10):
     return (", ".join(items[:limit]) + more) or "none"
 
 
+def _kinds_phrase(kinds):
+    words = {"split": "splits {} into pieces", "type": "types {} differently", "boundary": "gets the bounds of {} wrong",
+             "missed": "misses {}"}
+    counter = {kind: sum(k == kind for k in kinds) for kind in words}
+    return ", ".join(words[k].format(n) for k, n in sorted(counter.items(), key=lambda kv: -kv[1]) if n)
+
+
+def _example(gold, kind, evidence, text):
+    if kind == "split":
+        return f"{gold.type} «{_surface(gold, text)}» → " + " + ".join(f"«{_surface(p, text)}»" for p in evidence)
+    if kind in ("type", "boundary"):
+        return f"{gold.type} «{_surface(gold, text)}» → {evidence[0].type} «{_surface(evidence[0], text)}»"
+    return f"{gold.type} «{_surface(gold, text)}» → no {gold.type} there"
+
+
 def diagnose_ner(joint_doc, single_doc, gold_doc, joint, single):
-    """One phrase: the entity type whose correct (else spurious) count differs most."""
-    from .score import entity_keys
+    """What each system did with the gold entities only the other one gets right (errors.py's kinds)."""
+    from .errors import outcomes
 
-    gold = entity_keys(gold_doc)
-    jk, sk = _safe(entity_keys)(joint_doc), _safe(entity_keys)(single_doc)
-    types = sorted({key[0] for key in jk | sk | gold})
-    correct = {t: sum(k[0] == t for k in jk & gold) - sum(k[0] == t for k in sk & gold) for t in types}
-    spurious = {t: sum(k[0] == t for k in jk - gold) - sum(k[0] == t for k in sk - gold) for t in types}
-    t = max(types, key=lambda name: (abs(correct[name]), abs(spurious[name])), default=None)
-    if t is None or (correct[t] == 0 and spurious[t] == 0):
-        return None
-    if correct[t] > 0:
-        return f"{joint} finds {correct[t]} more {t} entities than {single}"
-    if correct[t] < 0:
-        return f"{joint} misses {-correct[t]} {t} entities that {single} finds"
-    word = "more" if spurious[t] > 0 else "fewer"
-    return f"{joint} predicts {abs(spurious[t])} {word} spurious {t} entities than {single}"
+    mine = {name: outcomes(doc, gold_doc) for name, doc in ((joint, joint_doc), (single, single_doc))}
+    phrases = []
+    for right, wrong in ((single, joint), (joint, single)):
+        cases = [mine[wrong][key] for key, (_, kind, _) in mine[right].items()
+                 if kind == "exact" and mine[wrong][key][1] != "exact"]
+        if not cases:
+            continue
+        kinds = [kind for _, kind, _ in cases]
+        top = max(set(kinds), key=kinds.count)
+        example = next(_example(g, k, e, gold_doc.text) for g, k, e in cases if k == top)
+        phrases.append(f"of the {len(cases)} gold {'entity' if len(cases) == 1 else 'entities'} only {right} "
+                       f"gets right, {wrong} "
+                       f"{_kinds_phrase(kinds)} (e.g. {example})")
+    return "; ".join(phrases) or None
 
 
-def _names(labels, limit=3):
+def _names(labels, support, limit=3):
+    """Labels with how many gold relations back each one in the document: a label held by one
+    relation is harder to see than one held by ten."""
     labels = sorted(labels)
-    return ", ".join(labels[:limit]) + (f" (+{len(labels) - limit} more)" if len(labels) > limit else "")
+    shown = [f"{label} ({support[label]}×)" if support.get(label) else label for label in labels[:limit]]
+    return ", ".join(shown) + (f" (+{len(labels) - limit} more)" if len(labels) > limit else "")
 
 
 def diagnose_cls(joint_doc, single_doc, gold_doc, joint, single):
     """At most two phrases: which correct labels only one system finds, else which wrong ones it adds."""
+    from collections import Counter
+
+    from .document import relation_type
+
+    support = Counter(relation_type(line) for line in gold_doc.relations)
     gold, jl, sl = _labels(gold_doc), _labels(joint_doc), _labels(single_doc)
     phrases = []
     if (jl - sl) & gold:
-        phrases.append(f"{single} misses {_names((jl - sl) & gold)} that {joint} finds")
+        phrases.append(f"{single} misses {_names((jl - sl) & gold, support)} that {joint} finds")
     if (sl - jl) & gold:
-        phrases.append(f"{joint} misses {_names((sl - jl) & gold)} that {single} finds")
+        phrases.append(f"{joint} misses {_names((sl - jl) & gold, support)} that {single} finds")
     if (jl - sl) - gold:
-        phrases.append(f"{joint} wrongly adds {_names((jl - sl) - gold)}")
+        phrases.append(f"{joint} wrongly adds {_names((jl - sl) - gold, support)}")
     if (sl - jl) - gold:
-        phrases.append(f"{single} wrongly adds {_names((sl - jl) - gold)}")
+        phrases.append(f"{single} wrongly adds {_names((sl - jl) - gold, support)}")
     return "; ".join(phrases[:2]) or None
 
 
@@ -424,7 +447,7 @@ def case_section(gold, ner_pair, cls_pair, k):
                              f"{', '.join(sorted(gold_labels - predicted)) or 'none'}")
             why.append(diagnose_cls(*docs, document, cls_pair[0].config, cls_pair[1].config))
         why = "; ".join(w for w in why if w) or "no difference on this seed"
-        lines += ["", f"Why: (auto) {why}.", ""]
+        lines += ["", f"Why: {why}.", ""]
     return "\n".join(lines) or "The systems agree on every test document.\n"
 
 
@@ -545,6 +568,53 @@ def quality_section(path):
     return f"From `{path}`.\n\n" + md_table(["metric", *variants, "Δ (last − first)"], rows)
 
 
+def errors_table(grid, groups, gold):
+    """NER errors by kind (errors.py), mean over seeds, per configuration that trains NER,
+    and where each joint configuration's errors differ from the NER-only one's."""
+    from .errors import KINDS, error_counts
+
+    total = sum(len({e.key for e in d.entities}) for d in gold)
+    means, rows = {}, []
+    for name, runs in groups.items():
+        counted = [error_counts(run.predictions, gold) for run in runs if run.predictions is not None]
+        if not counted or not trains(grid, name, "ner"):
+            continue
+        mean = means[name] = {kind: float(np.mean([c[kind] for c in counted])) for kind in (*KINDS, "spurious")}
+        rows.append([name, len(counted), *(f"{mean[k]:.0f} ({mean[k] / total:.1%})" for k in KINDS),
+                     f"{mean['spurious']:.0f}"])
+    if not rows:
+        return "Not measured yet.\n"
+    text = (f"What each configuration did with the {total} gold test entities (mean over seeds; share of gold). "
+            "*exact*: right; *type*: right span, other type; *split*: two or more pieces of the right type "
+            "inside the gold span; *boundary*: the right type, overlapping bounds; *missed*: nothing of the "
+            "right type there. *spurious*: predicted entities that match no gold entity.\n\n"
+            + md_table(["configuration", "seeds", *KINDS, "spurious"], rows))
+    spec = grid.spec["comparisons"].get("ner", {})
+    for joint in spec.get("joint", []):
+        single = spec["single"]
+        if joint in means and single in means:
+            shifts = ", ".join(f"{kind} {means[joint][kind] - means[single][kind]:+.0f}" for kind in (*KINDS, "spurious"))
+            text += f"\n{joint} minus {single}, entities per kind: {shifts}.\n"
+    return text
+
+
+def speed_section(path):
+    """Inference cost of one joint model vs two single-task models, from the benchmark's results."""
+    if not Path(path).exists():
+        return f"Not measured yet: `{path}` does not exist (`python benchmarks/run.py` writes it).\n"
+    results = json.loads(Path(path).read_text("utf-8"))
+    rows = [[s["setup"], s["docs"], fmt(s["docs_per_second"], 2), s["chars_per_second"], fmt(s["load_seconds"], 2),
+             s["peak_rss_mb"]] for s in results.get("speed", [])]
+    ratios = "; ".join(f"{name}: {value:.2f}×" for name, value in results.get("ratios", {}).items())
+    return (f"From `{path}` ({results.get('date')}, {results.get('machine')}, {results.get('threads')} threads, "
+            f"model `{results.get('model')}`). Every configuration of the grid has the same encoder, so what a "
+            "deployment costs depends only on how many encoder passes it makes: a joint model makes one "
+            "(*joint* rows), a NER-only plus a CLS-only model make two (*separate*). "
+            f"{results.get('note', '')}\n\n"
+            + md_table(["setup", "docs", "docs/s", "chars/s", "load s", "peak RSS MB"], rows)
+            + (f"\nRatios: {ratios}.\n" if ratios else ""))
+
+
 def runs_table(runs):
     columns = ["run", "hosts", "best_epoch", "epochs_run", "seconds_per_epoch", "test_ner_f1", "test_cls_micro_f1",
                "test_cls_macro_f1", "sigma_ner", "sigma_cls", "config_matches_grid"]
@@ -618,6 +688,9 @@ def analyse(grid, grid_arg=None):
         "## Per entity type: NER F1, joint vs NER-only",
         "",
         sections.get("ner", "Not in the grid.\n"),
+        "### NER errors by kind",
+        "",
+        errors_table(grid, groups, gold),
         "## Per relation type: CLS F1, joint vs CLS-only",
         "",
         sections.get("cls", "Not in the grid.\n"),
@@ -640,10 +713,15 @@ def analyse(grid, grid_arg=None):
         "## Where joint and single-task disagree most (test)",
         "",
         "Documents ranked by how many entities (joint vs NER-only) or labels (joint vs CLS-only) the two "
-        "predict differently, alternating NER and CLS; ✓ correct, ✗ wrong. *Why* is generated; replace it "
-        "with a reading of the case.",
+        "predict differently, alternating NER and CLS; ✓ correct, ✗ wrong. *Why* is derived from the "
+        "predictions: for NER, what each system did with the gold entities only the other gets right (the kinds "
+        "of the error table); for CLS, the labels only one system finds, with how many gold relations back "
+        "each in the document.",
         "",
         case_section(gold, ner_pair, cls_pair, int(grid.spec.get("qualitative_docs", 10))),
+        "## Inference cost",
+        "",
+        speed_section(grid.speed),
         "## int8 vs fp32",
         "",
         quality_section(grid.quality),

@@ -86,6 +86,10 @@ def test_grid_runs_run_by_run_and_reports(grid_file):
         line = next(line for line in report.splitlines() if line.startswith(f"**{task}: joint training helps"))
         assert any(word in line for word in ("confirmed", "refuted", "inconclusive"))
     assert "## int8 vs fp32" in report and "Not measured yet" in report
+    assert "## Inference cost" in report
+    errors = report.split("### NER errors by kind")[1].split("## ")[0]
+    assert "| joint | 1 |" in errors and "| ner-only | 1 |" in errors and "cls-only |" not in errors
+    assert "joint minus ner-only, entities per kind: exact " in errors
     assert "--only joint-s1" in report and "## Where joint and single-task disagree most" in report
     for png in ("scatter", "curves", "ner_deltas", "cls_deltas"):
         assert (grid.figures / f"{png}.png").stat().st_size > 1000
@@ -95,9 +99,13 @@ def test_grid_runs_run_by_run_and_reports(grid_file):
     scores = {"ner": {"micro": {"f1": 0.8}, "flat": {"f1": 0.82}, "coarse": {"micro": {"f1": 0.9}}},
               "cls": {"micro": {"f1": 0.7}, "macro": {"f1": 0.5}, "samples": {"f1": 0.6}}}
     (root / "benchmarks" / "quality.json").write_text(json.dumps({"fp32": scores, "int8": scores}))
+    speed = [{"setup": setup, "docs": 93, "docs_per_second": rate, "chars_per_second": 1000, "load_seconds": 0.3,
+              "peak_rss_mb": 300} for setup, rate in (("int8-joint", 4.0), ("int8-separate", 2.0))]
+    (root / "benchmarks" / "results.json").write_text(json.dumps({"speed": speed, "ratios": {"joint / separate": 2.0}}))
     invoke(grid_file, "--analyse-only")
     assert mtimes(root / "runs") == second
-    assert "From `" in grid.report.read_text()
+    report = grid.report.read_text()
+    assert "From `" in report and "| int8-separate | 93 | 2.00 |" in report and "joint / separate: 2.00×" in report
 
 
 def test_document_counts_agree_with_the_scorer(grid_file):
@@ -144,8 +152,10 @@ def test_cases_show_the_documents_that_differ_with_a_diagnosis(nerel_dir):
     text = case_section(gold, (joint, ner_only), (joint, cls_only), 10)
     assert text.count("### ") == 2 and f"document {gold[3].id}" in text and f"document {gold[5].id}" in text
     persons = len({e.key for e in gold[3].entities if e.type == "PERSON"})
-    assert f"Why: (auto) joint finds {persons} more PERSON entities than ner-only." in text
-    assert "Why: (auto) cls-only misses WORKS_AS that joint finds." in text
+    plural = "entity" if persons == 1 else "entities"
+    assert f"Why: of the {persons} gold {plural} only joint gets right, ner-only misses {persons} (e.g. PERSON «" in text
+    works_as = sum(line.split("\t")[1].startswith("WORKS_AS ") for line in gold[5].relations)
+    assert f"Why: cls-only misses WORKS_AS ({works_as}×) that joint finds." in text
 
 
 def test_run_names():
