@@ -670,6 +670,10 @@ def analyse(grid, grid_arg=None):
         + ("Missing: " + ", ".join(f"{n} ({s})" for n, s in missing) + "." if missing else "None missing.")
         + (f" **Runs whose settings differ from the grid now:** {', '.join(stale)}." if stale else ""),
         "",
+        "Setting (the same for every configuration; the verdicts hold for this budget, not beyond it): "
+        + ", ".join(f"{key} {value}" for key, value in grid.spec.get("shared", {}).items()) + ". "
+        + grid.spec.get("description", ""),
+        "",
         f"Test set: `{grid.spec['data']['test']}` ({len(gold)} documents). Selection on dev, scores on test. "
         "Metrics of a task a configuration does not train are shown as *(not trained)*.",
         "",
