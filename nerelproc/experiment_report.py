@@ -598,6 +598,20 @@ def errors_table(grid, groups, gold):
     return text
 
 
+def gradients_line(path):
+    """One line from experiments/gradient_probe.py's results, if it has been run."""
+    if not Path(path).exists():
+        return ""
+    g = json.loads(Path(path).read_text("utf-8"))
+    start, end = g["start"], g["end"]
+    return (f"\nHow the two tasks pull on the shared layers (`python experiments/gradient_probe.py`, run {g['run']}, "
+            f"{start['batches']} training batches; `{Path(path).with_suffix('.md').name}`): at the start of training "
+            f"the CLS gradient on the trainable shared layers is {start['cls_over_ner']:.1f}× the NER gradient "
+            f"(median ratio of norms; cosine {start['cosine_mean']:+.3f}, i.e. unrelated directions), so the shared "
+            f"layers first follow CLS; after epoch {end['after_epoch']}, with σ_cls {end['sigma']['cls']:.2f} and "
+            f"σ_ner {end['sigma']['ner']:.2f}, it is {end['cls_over_ner']:.2f}×.\n")
+
+
 def speed_section(path):
     """Inference cost of one joint model vs two single-task models, from the benchmark's results."""
     if not Path(path).exists():
@@ -694,7 +708,7 @@ def analyse(grid, grid_arg=None):
         sections.get("ner", "Not in the grid.\n"),
         "### NER errors by kind",
         "",
-        errors_table(grid, groups, gold),
+        errors_table(grid, groups, gold) + gradients_line(grid.report.with_name(grid.report.stem + "_gradients.json")),
         "## Per relation type: CLS F1, joint vs CLS-only",
         "",
         sections.get("cls", "Not in the grid.\n"),

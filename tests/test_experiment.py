@@ -193,3 +193,26 @@ def test_bootstrap_noise_is_not_significant():
     a, b = _counts(rng, 90, 0.7), _counts(rng, 90, 0.7)
     result = paired_bootstrap(a, b, resamples=1000, seed=0)
     assert result["p"] > 0.05
+
+
+def test_gradient_probe_measures_both_tasks_on_the_shared_layers(grid_file):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    grid = Grid(grid_file)
+    if not (grid.run_dir("joint", 1) / "checkpoint.pt").exists():
+        pytest.skip("needs the grid test's runs")
+    script = Path(__file__).parents[1] / "experiments" / "gradient_probe.py"
+    out = grid.report.with_name("multitask_gradients.md")
+    subprocess.run([sys.executable, str(script), str(grid_file), "--run", "joint-s1", "--batches", "2", "--out",
+                    str(out)], check=True, capture_output=True)
+    result = json.loads(out.with_suffix(".json").read_text())
+    start, end = result["start"], result["end"]
+    assert start["sigma"] == {"ner": 1.0, "cls": 1.0} and end["after_epoch"] == 1
+    for point in (start, end):
+        assert point["batches"] == 2 and point["ner_norm"] > 0 and point["cls_norm"] > 0
+        assert -1 <= point["cosine_min"] <= point["cosine_mean"] <= point["cosine_max"] <= 1
+    assert start != end  # the trained weights pull differently from the initial ones
+    invoke(grid_file, "--analyse-only")
+    assert "How the two tasks pull on the shared layers" in grid.report.read_text()
