@@ -517,6 +517,20 @@ def timing_table(groups):
                      "epochs run (mean)", "hosts"], rows)
 
 
+def training_cost_line(grid, groups):
+    """One joint model vs the single-task models it replaces, in mean training seconds per run."""
+    singles = sorted({spec["single"] for spec in grid.spec["comparisons"].values()})
+    mean_seconds = {name: mean_std(r.row["train_seconds"] for r in runs)[0] for name, runs in groups.items()}
+    if any(math.isnan(mean_seconds.get(name, math.nan)) for name in singles):
+        return ""
+    separate = sum(mean_seconds[name] for name in singles)
+    parts = [f"{joint} {mean_seconds[joint]:.0f} s ({mean_seconds[joint] / separate:.2f}×)"
+             for joint in dict.fromkeys(j for spec in grid.spec["comparisons"].values() for j in spec["joint"])
+             if not math.isnan(mean_seconds.get(joint, math.nan))]
+    return (f"\nTraining cost of what a deployment needs: {' + '.join(singles)} = {separate:.0f} s; "
+            f"one joint model: {', '.join(parts) or 'not measured'}.\n")
+
+
 def comparison_table(results):
     rows = []
     for r in results.values():
@@ -727,7 +741,7 @@ def analyse(grid, grid_arg=None):
         stability_table(grid, groups),
         "## Timing",
         "",
-        timing_table(groups),
+        timing_table(groups) + training_cost_line(grid, groups),
         "Seconds per epoch are training only; train seconds add dev evaluation. Runs on different hosts or "
         "thread counts are not comparable in time: see the hosts column and the run table.",
         "",

@@ -86,7 +86,7 @@ def test_grid_runs_run_by_run_and_reports(grid_file):
         line = next(line for line in report.splitlines() if line.startswith(f"**{task}: joint training helps"))
         assert any(word in line for word in ("confirmed", "refuted", "inconclusive"))
     assert "## int8 vs fp32" in report and "Not measured yet" in report
-    assert "## Inference cost" in report
+    assert "## Inference cost" in report and "Training cost of what a deployment needs: cls-only + ner-only = " in report
     errors = report.split("### NER errors by kind")[1].split("## ")[0]
     assert "| joint | 1 |" in errors and "| ner-only | 1 |" in errors and "cls-only |" not in errors
     assert "joint minus ner-only, entities per kind: exact " in errors
