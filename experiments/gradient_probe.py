@@ -22,22 +22,15 @@ import numpy as np
 import torch
 
 from nerelproc.experiment import Grid, parse_run_name
-from nerelproc.model import cls_loss, ner_loss
 from nerelproc.train import CHECKPOINT, Trainer, batches, load_documents
 
 
 def task_gradients(trainer, indices, shared):
     """``{task: flat gradient of its weighted loss on the shared parameters}`` for one batch."""
-    model, c = trainer.model, trainer.config
-    input_ids, attention, tags, content, owned, lower, doc_rows = trainer._batch_tensors(indices)
-    states = model.states(input_ids, attention, lower)
-    logits = torch.stack([model.cls_logits(states[rows][owned[rows]]) for rows in doc_rows.values()])
-    targets = torch.as_tensor(np.stack([trainer.train[i].target for i in doc_rows]), device=trainer.device)
-    losses = {"ner": ner_loss(model.ner_logits(states), tags, content), "cls": cls_loss(logits, targets)}
     gradients = {}
-    for task, loss in losses.items():
-        weighted = _weighted(model, task, loss, c)
-        grads = torch.autograd.grad(weighted, shared, retain_graph=True, allow_unused=True)
+    for task, loss in trainer.losses(indices).items():
+        grads = torch.autograd.grad(_weighted(trainer.model, task, loss, trainer.config), shared,
+                                    retain_graph=True, allow_unused=True)
         gradients[task] = torch.cat([(g if g is not None else torch.zeros_like(p)).flatten()
                                      for g, p in zip(grads, shared)])
     return gradients

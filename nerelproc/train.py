@@ -246,7 +246,8 @@ class Trainer:
         to = lambda t: t.to(self.device)  # noqa: E731
         return to(input_ids), to(attention), to(tags), to(content), to(owned), lower, doc_rows
 
-    def _step(self, indices):
+    def losses(self, indices):
+        """``{task: loss}`` of one batch of training documents, for the tasks being trained."""
         c = self.config
         input_ids, attention, tags, content, owned, lower, doc_rows = self._batch_tensors(indices)
         states = self.model.states(input_ids, attention, lower)
@@ -257,6 +258,11 @@ class Trainer:
             logits = torch.stack([self.model.cls_logits(states[rows][owned[rows]]) for rows in doc_rows.values()])
             targets = torch.as_tensor(np.stack([self.train[i].target for i in doc_rows]), device=self.device)
             losses["cls"] = cls_loss(logits, targets)
+        return losses
+
+    def _step(self, indices):
+        c = self.config
+        losses = self.losses(indices)
         total = self.model.combine(losses, c.weighting, c.weights)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
