@@ -353,11 +353,18 @@ def _entity_list(entities, gold_keys, text, limit=10):
     return (", ".join(items[:limit]) + more) or "none"
 
 
+_KIND_WORDS = {"split": "splits {} into pieces", "type": "types {} differently",
+               "boundary": "gets the bounds of {} wrong", "missed": "misses {}"}
+
+
+def _kinds_by_count(kinds):
+    """(kind, count), commonest first; ties keep _KIND_WORDS order, so the phrase and its example agree."""
+    counter = {kind: sum(k == kind for k in kinds) for kind in _KIND_WORDS}
+    return [(k, n) for k, n in sorted(counter.items(), key=lambda kv: -kv[1]) if n]
+
+
 def _kinds_phrase(kinds):
-    words = {"split": "splits {} into pieces", "type": "types {} differently", "boundary": "gets the bounds of {} wrong",
-             "missed": "misses {}"}
-    counter = {kind: sum(k == kind for k in kinds) for kind in words}
-    return ", ".join(words[k].format(n) for k, n in sorted(counter.items(), key=lambda kv: -kv[1]) if n)
+    return ", ".join(_KIND_WORDS[k].format(n) for k, n in _kinds_by_count(kinds))
 
 
 def _example(gold, kind, evidence, text):
@@ -380,7 +387,7 @@ def diagnose_ner(joint_doc, single_doc, gold_doc, joint, single):
         if not cases:
             continue
         kinds = [kind for _, kind, _ in cases]
-        top = max(set(kinds), key=kinds.count)
+        top = _kinds_by_count(kinds)[0][0]
         example = next(_example(g, k, e, gold_doc.text) for g, k, e in cases if k == top)
         phrases.append(f"of the {len(cases)} gold {'entity' if len(cases) == 1 else 'entities'} only {right} "
                        f"gets right, {wrong} "
@@ -652,12 +659,17 @@ def runs_table(runs):
     columns = ["run", "hosts", "best_epoch", "epochs_run", "seconds_per_epoch", "test_ner_f1", "test_cls_micro_f1",
                "test_cls_macro_f1", "sigma_ner", "sigma_cls", "config_matches_grid"]
 
-    def cell(column, value):
+    def cell(run, column):
+        # an untrained head still scores something (ner-only's CLS head is random): not a result
+        task = column[len("test_"):].split("_")[0] if column.startswith("test_") else None
+        if task and task not in run.tasks:
+            return "(not trained)"
+        value = run.row[column]
         if isinstance(value, float):
             return fmt(value, 1 if "seconds" in column else 4)
         return "—" if value is None else value
 
-    return md_table(columns, [[cell(c, run.row[c]) for c in columns] for run in runs])
+    return md_table(columns, [[cell(run, c) for c in columns] for run in runs])
 
 
 def analyse(grid, grid_arg=None):

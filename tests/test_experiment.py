@@ -91,6 +91,10 @@ def test_grid_runs_run_by_run_and_reports(grid_file):
     assert "| joint | 1 |" in errors and "| ner-only | 1 |" in errors and "cls-only |" not in errors
     assert "joint minus ner-only, entities per kind: exact " in errors
     assert "--only joint-s1" in report and "## Where joint and single-task disagree most" in report
+    runs_rows = {line.split(" | ")[0].strip("| "): line for line in report.split("## Runs")[1].splitlines()
+                 if line.startswith("| ") and "-s1" in line}
+    assert runs_rows["ner-only-s1"].count("(not trained)") == 2  # CLS micro and macro
+    assert runs_rows["cls-only-s1"].count("(not trained)") == 1 and "(not trained)" not in runs_rows["joint-s1"]
     for png in ("scatter", "curves", "ner_deltas", "cls_deltas"):
         assert (grid.figures / f"{png}.png").stat().st_size > 1000
 
@@ -216,3 +220,11 @@ def test_gradient_probe_measures_both_tasks_on_the_shared_layers(grid_file):
     assert start != end  # the trained weights pull differently from the initial ones
     invoke(grid_file, "--analyse-only")
     assert "How the two tasks pull on the shared layers" in grid.report.read_text()
+
+
+def test_the_why_names_an_example_of_its_commonest_kind():
+    from nerelproc.experiment_report import _kinds_by_count, _kinds_phrase
+
+    kinds = ["missed"] * 3 + ["split"] * 3 + ["type"]
+    assert _kinds_by_count(kinds)[0] == ("split", 3)  # a tie keeps the fixed order, as the phrase does
+    assert _kinds_phrase(kinds) == "splits 3 into pieces, misses 3, types 1 differently"
