@@ -661,8 +661,7 @@ def runs_table(runs):
 
     def cell(run, column):
         # an untrained head still scores something (ner-only's CLS head is random): not a result
-        task = column[len("test_"):].split("_")[0] if column.startswith("test_") else None
-        if task and task not in run.tasks:
+        if column.startswith("test_") and _metric_task(column) not in run.tasks:
             return "(not trained)"
         value = run.row[column]
         if isinstance(value, float):
