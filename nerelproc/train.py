@@ -54,6 +54,8 @@ class TrainConfig:
     max_train_docs: int = 0  # 0: all (small values are for tests)
     device: str = "auto"  # "auto": cuda when available, else cpu
     cache_dir: str = ""  # where frozen-layer outputs are kept between runs ("" : in memory only)
+    precision: str = "fp32"  # or "bf16": autocast the forward (weights and optimiser stay fp32)
+    attention_dropout: float = -1.0  # < 0: the encoder's own; 0 lets torch use its fused attention kernel
     extra: dict = field(default_factory=dict)
 
 
@@ -79,6 +81,15 @@ def load_encoder(name):
     hf_tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModel.from_pretrained(path, add_pooling_layer=False)
     return model, hf_tokenizer, hf_tokenizer.cls_token_id, hf_tokenizer.sep_token_id
+
+
+def set_attention_dropout(encoder, p):
+    """Dropout on the attention probabilities. At 0, scaled_dot_product_attention takes the fused
+    kernel: a training step on 2 CPU cores ran 3x faster (fp32) and 5x (bf16) than at 0.1."""
+    encoder.config.attention_probs_dropout_prob = p
+    for module in encoder.modules():
+        if type(module).__name__.endswith("SelfAttention") and isinstance(getattr(module, "dropout", None), torch.nn.Dropout):
+            module.dropout.p = p
 
 
 def make_examples(documents, tokenizer, scheme, labels, max_length, stride):
@@ -126,6 +137,8 @@ class Trainer:
             torch.set_num_threads(config.threads)
         _seed_everything(config.seed)
         self.encoder, self.hf_tokenizer, self.cls_id, self.sep_id = load_encoder(config.encoder)
+        if config.attention_dropout >= 0:
+            set_attention_dropout(self.encoder, config.attention_dropout)
         self.tokenizer = ner_tokenizer(self.hf_tokenizer.backend_tokenizer)
         self.entity_types, self.labels = schema.entity_types(), schema.relation_types()
         self.scheme = TagScheme(self.entity_types, config.layers)
@@ -250,7 +263,9 @@ class Trainer:
         """``{task: loss}`` of one batch of training documents, for the tasks being trained."""
         c = self.config
         input_ids, attention, tags, content, owned, lower, doc_rows = self._batch_tensors(indices)
-        states = self.model.states(input_ids, attention, lower)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=c.precision == "bf16"):
+            states = self.model.states(input_ids, attention, lower)
+        states = states.float()  # the heads and losses in fp32
         losses = {}
         if "ner" in c.tasks:
             losses["ner"] = ner_loss(self.model.ner_logits(states), tags, content)
