@@ -48,5 +48,32 @@ class Heads:
         return (pooled * self.cls_weight).sum(-1) + self.cls_bias
 
 
+    def cls_partial(self, states):
+        """One window's share of ``cls_logits``: per label the max score, the sum of
+        ``exp(score - max)`` and the states weighted by it (an online softmax), so that a
+        document's windows can be pooled one at a time and dropped."""
+        if not len(states):
+            return None
+        scores = states @ self.cls_query.T  # [tokens, labels]
+        top = scores.max(0)
+        weights = np.exp(scores - top)
+        return top, weights.sum(0), weights.T @ states  # [labels], [labels], [labels, hidden]
+
+
+def combine_cls_partials(partials, heads):
+    """``cls_logits`` of a whole document from its windows' ``cls_partial``s, in window order."""
+    if not partials:
+        return heads.cls_bias.copy()
+    top = np.max([p[0] for p in partials], axis=0)
+    total = np.zeros_like(partials[0][1])
+    weighted = np.zeros_like(partials[0][2])
+    for window_top, window_total, window_weighted in partials:
+        scale = np.exp(window_top - top)
+        total += scale * window_total
+        weighted += scale[:, None] * window_weighted
+    pooled = weighted / total[:, None]
+    return (pooled * heads.cls_weight).sum(-1) + heads.cls_bias
+
+
 def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-x))

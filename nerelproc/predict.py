@@ -1,20 +1,32 @@
 """From texts to entities and relation types, whatever runs the encoder.
 
 ``Predictor`` owns the steps that do not depend on the encoder's runtime:
-tokenising, windowing, merging windows, the numpy heads and decoding. The encoder
-is any function from a list of token-id arrays to a list of ``[length, hidden]``
-state arrays: CTranslate2 int8 at annotation time, torch fp32 while training.
-So the dev scores seen in training and the output of ``annotate`` come from one code path.
+tokenising, windowing, the numpy heads and decoding. The encoder is any function
+from a list of token-id arrays of *equal length* to a list of ``[length, hidden]``
+state arrays: CTranslate2 int8 at annotation time, torch fp32 while training. So the
+dev scores seen in training and the output of ``annotate`` come from one code path.
+
+Two guarantees shape this module:
+
+- **A document's output depends on nothing but the document.** An encoder call only
+  ever holds windows of the same length (no padding, and CTranslate2 quantises each
+  row with its own scale), the heads run window by window, and a document's
+  per-window results are combined in window order. Neighbours, batch size, buffer
+  size and input order cannot change a bit of it (``tests/test_annotate.py``).
+- **Memory is bounded by a window, not by the document.** The encoder states of a
+  window are turned into NER tags and a partial CLS pooling as soon as they exist,
+  then dropped; only int8 tags and per-window pooling sums are kept.
 """
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 
 from .document import Entity
-from .heads import sigmoid
+from .heads import combine_cls_partials, sigmoid
 from .tagging import TagScheme
-from .windows import encode, merge, plan_windows, window_inputs
+from .windows import encode, plan_windows, window_inputs
 
 
 @dataclass
@@ -25,8 +37,17 @@ class Prediction:
     labels: list  # the names of relation_scores' entries
 
 
+class _DocumentState:
+    """What is kept of one document while its windows are encoded."""
+
+    def __init__(self, text, encoded, windows, channels):
+        self.text, self.encoded, self.windows = text, encoded, windows
+        self.tags = np.zeros((len(encoded.ids), channels), dtype=np.int8)
+        self.cls_partials = [None] * len(windows)
+
+
 class Predictor:
-    def __init__(self, tokenizer, heads, config, encode_batch, batch_windows=2):
+    def __init__(self, tokenizer, heads, config, encode_batch, batch_windows=1, tasks=("ner", "cls")):
         self.tokenizer = tokenizer
         self.heads = heads
         self.config = config
@@ -34,43 +55,51 @@ class Predictor:
         self.labels = list(config["relation_types"])
         self.thresholds = np.asarray(config.get("thresholds", [0.5] * len(self.labels)), dtype=np.float32)
         self.encode_batch = encode_batch
-        self.batch_windows = batch_windows
+        self.batch_windows = max(1, int(batch_windows))
         self.cls_id, self.sep_id = config["cls_id"], config["sep_id"]
-
-    def states(self, texts):
-        """Per text: the encoded text and its merged token states ``[tokens, hidden]``."""
-        encoded = [encode(self.tokenizer, text) for text in texts]
-        plans = [plan_windows(len(e.ids), self.config["max_length"], self.config["stride"]) for e in encoded]
-        inputs = [
-            (doc, index, window_inputs(e, window, self.cls_id, self.sep_id))
-            for doc, (e, windows) in enumerate(zip(encoded, plans))
-            for index, window in enumerate(windows)
-        ]
-        # Similar lengths together: less padding for the encoder.
-        inputs.sort(key=lambda item: len(item[2]))
-        outputs = [[None] * len(windows) for windows in plans]
-        for batch in _batches(inputs, self.batch_windows):
-            for (doc, index, _), states in zip(batch, self.encode_batch([ids for _, _, ids in batch])):
-                outputs[doc][index] = states[1:-1]  # drop <s> and </s>
-        return [
-            (e, merge(window_states, windows, len(e.ids)))
-            for e, windows, window_states in zip(encoded, plans, outputs)
-        ]
+        self.tasks = tasks  # one task only: what a single-task pipeline would compute (benchmarks)
 
     def predict(self, texts):
-        predictions = []
-        for text, (encoded, states) in zip(texts, self.states(texts)):
-            tags = self.heads.ner_tags(states)
-            entities = self.scheme.decode(tags, encoded.offsets, text)
-            scores = sigmoid(self.heads.cls_logits(states))
-            chosen = [label for label, score, t in zip(self.labels, scores, self.thresholds) if score >= t]
-            predictions.append(Prediction(entities, scores, sorted(chosen), self.labels))
-        return predictions
+        documents = [self._plan(text) for text in texts]
+        for batch in self._equal_length_batches(documents):
+            inputs = [window_inputs(documents[d].encoded, documents[d].windows[k], self.cls_id, self.sep_id)
+                      for d, k in batch]
+            for (d, k), states in zip(batch, self.encode_batch(inputs)):
+                self._consume(documents[d], k, states[1:-1])  # drop <s> and </s>
+        return [self._finish(document) for document in documents]
 
+    def _plan(self, text):
+        encoded = encode(self.tokenizer, text)
+        windows = plan_windows(len(encoded.ids), self.config["max_length"], self.config["stride"])
+        return _DocumentState(text, encoded, windows, self.scheme.channels)
 
-def _batches(items, size):
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+    def _equal_length_batches(self, documents):
+        """``[(document, window), ...]`` groups of at most ``batch_windows`` windows of one length."""
+        by_length = defaultdict(list)
+        for d, document in enumerate(documents):
+            for k, window in enumerate(document.windows):
+                if window.end > window.start:
+                    by_length[window.end - window.start].append((d, k))
+        for length in sorted(by_length):
+            group = by_length[length]
+            for start in range(0, len(group), self.batch_windows):
+                yield group[start : start + self.batch_windows]
+
+    def _consume(self, document, k, states):
+        """One window's states -> its owned tokens' NER tags and its share of the CLS pooling."""
+        window = document.windows[k]
+        owned = states[window.own_start - window.start : window.own_end - window.start]
+        if "ner" in self.tasks:
+            document.tags[window.own_start : window.own_end] = self.heads.ner_tags(owned)
+        if "cls" in self.tasks:
+            document.cls_partials[k] = self.heads.cls_partial(owned)
+
+    def _finish(self, document):
+        entities = self.scheme.decode(document.tags, document.encoded.offsets, document.text)
+        partials = [p for p in document.cls_partials if p is not None]
+        scores = sigmoid(combine_cls_partials(partials, self.heads))
+        chosen = [label for label, score, t in zip(self.labels, scores, self.thresholds) if score >= t]
+        return Prediction(entities, scores, sorted(chosen), self.labels)
 
 
 def entities_with_ids(entities):

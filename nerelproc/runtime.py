@@ -36,7 +36,7 @@ def default_model_dir():
     )
 
 
-def load_predictor(model_dir=None, backend="auto", threads=0, batch_windows=2):
+def load_predictor(model_dir=None, backend="auto", threads=0, batch_windows=1):
     model_dir = Path(model_dir) if model_dir else default_model_dir()
     config = json.loads((model_dir / "nerelproc.json").read_text("utf-8"))
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
@@ -50,6 +50,26 @@ def load_predictor(model_dir=None, backend="auto", threads=0, batch_windows=2):
     else:
         raise ValueError(f"unknown backend {backend!r}")
     return Predictor(tokenizer, heads, config, encode_batch, batch_windows)
+
+
+def model_identity(model_dir=None):
+    """sha256 over the files that decide a model's output: what a resumed run must match."""
+    import hashlib
+
+    model_dir = Path(model_dir) if model_dir else default_model_dir()
+    digest = hashlib.sha256()
+    names = ["nerelproc.json", "tokenizer.json", "heads.npz"]
+    for sub in ("ct2", "encoder"):
+        if (model_dir / sub).is_dir():
+            names += sorted(f"{sub}/{p.name}" for p in (model_dir / sub).iterdir() if p.is_file())
+    for name in names:
+        path = model_dir / name
+        if path.is_file():
+            digest.update(name.encode() + b"\0")
+            with open(path, "rb") as file:
+                for chunk in iter(lambda: file.read(1 << 20), b""):
+                    digest.update(chunk)
+    return digest.hexdigest()
 
 
 def ct2_encoder(path, threads=0):

@@ -1,11 +1,10 @@
-"""CTranslate2 for the encoder: conversion (needs torch + transformers) and a torch-free forward.
+"""CTranslate2 conversion of the encoder (needs torch + transformers).
 
-`ct2_hidden_states` is what the annotation runtime calls: it imports nothing heavy.
+The torch-free forward that annotation runs is ``nerelproc.runtime.ct2_encoder``.
 """
 
 from pathlib import Path
 
-import numpy as np
 
 COPIED = ("tokenizer.json", "PROVENANCE.json")  # travel with the model when present
 
@@ -40,25 +39,3 @@ def convert_to_ct2(hf_dir, out_dir, quantization="int8", overwrite=False):
     finally:
         logging.set_verbosity(verbosity)
     return Path(out_dir)
-
-
-def load_ct2(model_dir, threads=1, compute_type="default"):
-    """A CPU `ctranslate2.Encoder`."""
-    import ctranslate2
-
-    return ctranslate2.Encoder(str(model_dir), device="cpu", intra_threads=threads,
-                               compute_type=compute_type)
-
-
-def ct2_hidden_states(encoder, token_id_lists):
-    """last_hidden_state of each sequence, float32 [length, hidden], in input order.
-
-    Sequences go in unpadded: CTranslate2 takes the lengths from the lists (a padded
-    batch without lengths gives wrong outputs).
-    """
-    if not token_id_lists:
-        return []
-    ids = [list(map(int, seq)) for seq in token_id_lists]
-    output = encoder.forward_batch(ids)
-    hidden = np.asarray(output.last_hidden_state, dtype=np.float32)
-    return [hidden[i, :len(seq)].copy() for i, seq in enumerate(ids)]
