@@ -1,27 +1,34 @@
 """Streaming batch annotation: records in, one output line per record out, in order.
 
-Records are read into a bounded buffer (``buffer`` documents), the buffer's texts
-are predicted together (the Predictor sorts their windows by length, so padding
-stays small), and the buffer is written back in input order. Memory stays flat
-however long the input is.
+Records are read into a bounded buffer (``buffer`` documents), predicted together
+and written back in input order. A document's output does not depend on the buffer,
+the batch size or its neighbours (see ``predict.py``), so a resumed run may restart
+anywhere and still write the same bytes as an uninterrupted one.
 
-Nothing is lost: a record that cannot be read or annotated becomes an error line
-``{"id", "line", "error"}`` in its place, and a message on stderr.
+Nothing is lost: a record that cannot be read, annotated or written becomes an
+error record ``{"id", "line", "error"}`` in its place (an error record never has
+``text``; an annotated one always does), and a message on stderr. Blank lines are
+skipped and counted.
 
-Buffers start at fixed input positions (0, buffer, 2*buffer, ...), so the
-encoder sees the same batches whether a run is whole or resumed: ``--resume``
-output is byte-identical to an uninterrupted run.
+A JSONL output is written to ``.NAME.partial`` with a sidecar ``.NAME.partial.json``
+saying what it belongs to (input path, size and a sha256 of the records consumed,
+model, output options) and how far it got; ``--resume`` refuses a partial that
+belongs to something else.
 """
 
+import gzip
+import hashlib
+import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
 
 import orjson
 
+from .document import format_entity_line
 from .predict import entities_with_ids
-from .writers import entity_lines, write_brat_document
+from .writers import atomic_output, brat_name_problem, entity_lines, write_brat_files
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_SOME_FAILED = 0, 1, 2, 3
 
@@ -36,13 +43,26 @@ class Options:
 
 @dataclass
 class Stats:
-    written: int = 0
+    records: int = 0  # input records consumed, blank lines included
+    written: int = 0  # output records (annotated + failed)
     failed: int = 0
-    errors: list = field(default_factory=list)
+    blank: int = 0
+    sha256: str = hashlib.sha256().hexdigest()  # of the consumed records' raw input
+
+    def summary(self):
+        noun = "document" if self.written == 1 else "documents"
+        text = f"{self.written} {noun}: {self.written - self.failed} annotated, {self.failed} failed"
+        if self.blank:
+            text += f"; {self.blank} blank lines skipped"
+        return text
 
 
 class StrictStop(Exception):
     pass
+
+
+class ResumeMismatch(Exception):
+    """``--resume`` found a partial output made from another input, model or options."""
 
 
 def output_object(record, prediction, options):
@@ -53,8 +73,7 @@ def output_object(record, prediction, options):
         obj["input_entities"] = entity_lines(document)
         obj["input_relations"] = list(document.relations)
         obj["input_links"] = list(document.links)
-    predicted = type(document)(document.id, document.text, entities_with_ids(prediction.entities))
-    obj["entities"] = entity_lines(predicted)
+    obj["entities"] = [format_entity_line(e, document.text) for e in entities_with_ids(prediction.entities)]
     obj["relation_types"] = prediction.relation_types
     if options.scores:
         obj["relation_scores"] = {
@@ -67,20 +86,39 @@ def error_object(record, message):
     return {"id": record.id, "line": record.line, "error": message}
 
 
-def annotate_records(records, predictor, options, output, report, progress=None):
+class InputDigest:
+    """A running sha256 of the records consumed: a resumed run checks its input's prefix with it."""
+
+    def __init__(self):
+        self.digest = hashlib.sha256()
+
+    def update(self, record):
+        self.digest.update(b"%d:" % len(record.source) + record.source)
+
+    def hexdigest(self):
+        return self.digest.hexdigest()
+
+
+def annotate_records(records, predictor, options, output, report, progress=None, stats=None, digest=None):
     """Annotate ``records`` buffer by buffer, writing each to ``output`` in input order."""
-    stats = Stats()
+    stats = stats or Stats()
+    digest = digest or InputDigest()
     records = iter(records)
     while True:
         buffer = list(islice(records, options.buffer))
         if not buffer:
             return stats
-        predictions = _predict_buffer(buffer, predictor, report)
+        documents = [record for record in buffer if not record.blank]
+        predictions = _predict_buffer(documents, predictor, report)
         for record in buffer:
-            error = record.error or predictions.get(id(record), (None, None))[1]
+            stats.records += 1
+            digest.update(record)
+            if record.blank:
+                stats.blank += 1
+                continue
+            error = record.error or predictions.get(id(record), (None, None))[1] or output.problem(record)
             if error is not None:
                 stats.failed += 1
-                stats.errors.append((record.line, record.id, error))
                 report(f"line {record.line} (id {record.id}): {error}")
                 if options.strict:
                     raise StrictStop(f"line {record.line} (id {record.id}): {error}")
@@ -90,7 +128,8 @@ def annotate_records(records, predictor, options, output, report, progress=None)
             stats.written += 1
             if progress is not None:
                 progress.update(1)
-        output.flush()
+        stats.sha256 = digest.hexdigest()
+        output.checkpoint(stats)
 
 
 def _predict_buffer(buffer, predictor, report):
@@ -112,86 +151,149 @@ def _predict_buffer(buffer, predictor, report):
         return results
 
 
+def skip_resumed(records, stats):
+    """Consume the records a partial output already holds, checking they are the same input."""
+    digest = InputDigest()
+    for record in islice(records, stats.records):
+        digest.update(record)
+    if digest.hexdigest() != stats.sha256:
+        raise ResumeMismatch(
+            f"the partial output was made from other input: its first {stats.records} records differ "
+            "(run without --resume to start over)"
+        )
+    return digest
+
+
 # -- outputs ---------------------------------------------------------------------
 
 
-class JsonlOutput:
-    """JSONL to a file (atomically, resumable through ``.NAME.partial``) or to stdout."""
+def check_output_path(output, brat):
+    """A usage problem with OUTPUT, found before any work is done (None if fine)."""
+    if output == "-":
+        return "BRAT output needs a folder, not '-'" if brat else None
+    path = Path(output)
+    if brat:
+        if path.exists() and not path.is_dir():
+            return f"{output} exists and is not a folder"
+        return None
+    if path.is_dir():
+        return f"{output} is a folder: end it with '/' (or pass --format brat) to write BRAT files there"
+    return None
 
-    def __init__(self, path, resume=False, buffer=256):
+
+class JsonlOutput:
+    """JSONL to a file (atomically, resumable through ``.NAME.partial``) or to stdout.
+
+    ``NAME.gz`` is written gzipped: the partial stays plain JSONL, compressed on close,
+    so that a resumed run gives the same bytes.
+    """
+
+    def __init__(self, path, identity=None, resume=False):
         self.path = None if path == "-" else Path(path)
-        self.skip, self.failed_before = 0, 0
+        self.resumed = None  # the Stats of the interrupted run, when resuming
         if self.path is None:
             self.file = sys.stdout.buffer
             return
         self.partial = self.path.parent / f".{self.path.name}.partial"
+        self.sidecar = self.path.parent / f".{self.path.name}.partial.json"
+        self.identity = identity or {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume and self.partial.exists():
-            self.skip = self._truncate_to_buffer(buffer)
-            self.file = open(self.partial, "ab")
+            self.resumed = self._load_resume_state()
+            self.file = open(self.partial, "r+b")
+            self.file.truncate(self.resumed_bytes)  # drop what was written after the last checkpoint
+            self.file.seek(0, os.SEEK_END)
         else:
             self.file = open(self.partial, "wb")
+            self.sidecar.unlink(missing_ok=True)
 
-    def _truncate_to_buffer(self, buffer):
-        """Keep only whole buffers of complete lines; return how many records they hold."""
-        data = self.partial.read_bytes()
-        lines = data.count(b"\n")
-        keep = lines - lines % buffer
-        cut = 0
-        for _ in range(keep):
-            cut = data.index(b"\n", cut) + 1
-        with open(self.partial, "r+b") as file:
-            file.truncate(cut)
-        # Errors already written count towards the exit status of the resumed run.
-        self.failed_before = sum("error" in orjson.loads(line) for line in data[:cut].splitlines())
-        return keep
+    def _load_resume_state(self):
+        if not self.sidecar.exists():
+            raise ResumeMismatch(f"{self.partial} has no record of what it belongs to; run without --resume")
+        state = orjson.loads(self.sidecar.read_bytes())
+        for key, value in self.identity.items():
+            if state["identity"].get(key) != value:
+                raise ResumeMismatch(
+                    f"the partial output belongs to another {key} ({state['identity'].get(key)!r}, "
+                    f"now {value!r}); run without --resume to start over"
+                )
+        self.resumed_bytes = state["bytes"]
+        return Stats(**state["stats"])
+
+    def problem(self, record):
+        return None
 
     def write(self, record, obj, error):
         self.file.write(orjson.dumps(obj) + b"\n")
 
-    def flush(self):
+    def checkpoint(self, stats):
+        """Flush, then record how far the partial output is complete (atomically)."""
         self.file.flush()
-
-    def close(self, success=True):
         if self.path is None:
-            self.file.flush()
             return
+        state = {"identity": self.identity, "bytes": self.file.tell(), "stats": asdict(stats)}
+        with atomic_output(self.sidecar, fsync=False) as file:
+            file.write(orjson.dumps(state, option=orjson.OPT_INDENT_2))
+
+    def close(self):
         self.file.flush()
+        if self.path is None:
+            return
         self.file.close()
-        if success:
+        if self.path.name.lower().endswith(".gz"):
+            with open(self.partial, "rb") as plain, atomic_output(self.path) as raw:
+                # mtime 0 and no file name in the header: the same input gives the same bytes
+                with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed:
+                    for chunk in iter(lambda: plain.read(1 << 20), b""):
+                        packed.write(chunk)
+            self.partial.unlink()
+        else:
             self.partial.replace(self.path)  # appears whole, or not at all
+        self.sidecar.unlink(missing_ok=True)
 
     def abandon(self):
         if self.path is not None:
             self.file.close()
             self.partial.unlink(missing_ok=True)
+            self.sidecar.unlink(missing_ok=True)
 
 
 class BratOutput:
-    """One ``NAME.txt`` + ``NAME.ann`` per document; errors are listed in ``errors.jsonl``."""
+    """One ``NAME.txt`` + ``NAME.ann`` + ``NAME.labels.json`` per document; error records
+    in ``errors.jsonl``. An id that cannot be a file name, or one already written in this
+    run, fails that record only: nothing is overwritten."""
 
     def __init__(self, folder):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.errors = []
-        self.skip, self.failed_before = 0, 0
+        self.names = set()
+        self.resumed = None
+
+    def problem(self, record):
+        name = str(record.document.id)
+        problem = brat_name_problem(name)
+        if problem is None and name in self.names:
+            problem = f"duplicate id {name!r}: {name}.txt was already written by this run"
+        return problem
 
     def write(self, record, obj, error):
         if error is not None:
             self.errors.append(obj)
             return
-        from .document import Document, parse_entity_line
+        name = str(record.document.id)
+        labels = {key: obj[key] for key in ("relation_types", "relation_scores") if key in obj}
+        write_brat_files(self.folder, name, obj["text"], obj["entities"], labels)
+        self.names.add(name)
 
-        entities = [parse_entity_line(line) for line in obj["entities"]]
-        write_brat_document(Document(str(obj["id"]), obj["text"], entities), self.folder)
-
-    def flush(self):
+    def checkpoint(self, stats):
         pass
 
-    def close(self, success=True):
+    def close(self):
         path = self.folder / "errors.jsonl"
         if self.errors:
-            path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in self.errors))
+            with atomic_output(path) as file:
+                file.write(b"".join(orjson.dumps(e) + b"\n" for e in self.errors))
         elif path.exists():
             path.unlink()
 

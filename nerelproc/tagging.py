@@ -12,6 +12,7 @@ A discontinuous entity is encoded by its extent (smallest start, largest end).
 """
 
 import numpy as np
+import regex
 
 from .document import Entity
 
@@ -30,10 +31,6 @@ class TagScheme:
 
     def channel(self, entity_type, layer):
         return self.type_index[entity_type] * self.layers + layer
-
-    def channel_name(self, channel):
-        entity_type, layer = divmod(channel, self.layers)
-        return f"{self.entity_types[entity_type]}/{layer}"
 
     def encode(self, entities, offsets):
         """Tags ``[tokens, channels]`` (int8) for entities over tokens with char ``offsets``.
@@ -108,4 +105,26 @@ def _char_span(offsets, first, last, text):
         start -= 1
     while end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
         end += 1
-    return start, end
+    return grapheme_span(text, start, end)
+
+
+GRAPHEME = regex.compile(r"\X")
+GRAPHEME_REACH = 64  # characters looked at around an edge; no real cluster is longer
+
+
+def grapheme_span(text, start, end):
+    """Widen ``[start, end)`` to whole grapheme clusters: a span never keeps half of a flag
+    (two regional indicators) or a letter without its combining stress mark ("Йо" + U+0301)."""
+    return _cluster_at(text, start)[0], _cluster_at(text, end - 1)[1]
+
+
+def _cluster_at(text, index):
+    """The ``(start, end)`` of the grapheme cluster holding ``text[index]``."""
+    lo = max(0, index - GRAPHEME_REACH)
+    # Start the search at a line break or the text's start when one is near: clusters never span one.
+    newline = text.rfind("\n", lo, index)
+    lo = newline + 1 if newline >= 0 else lo
+    for match in GRAPHEME.finditer(text, lo, min(len(text), index + GRAPHEME_REACH)):
+        if match.start() <= index < match.end():
+            return match.span()
+    return index, index + 1

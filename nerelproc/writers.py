@@ -43,21 +43,45 @@ def write_jsonl(documents, path, **options):
             file.write(dumps_line(document_to_json(document, **options)))
 
 
-def write_brat_document(document, folder, renumber=False):
+LABELS_SUFFIX = ".labels.json"  # the reader's name for it too (readers.LABELS_SUFFIX)
+
+
+def brat_name_problem(name):
+    """Why ``name`` cannot be a BRAT file name (``NAME.txt``), or None if it can."""
+    if name in ("", ".", ".."):
+        return f"id {name!r} cannot be a file name"
+    if any(c in name for c in "/\\\0") or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return f"id {name!r} cannot be a file name (a slash, backslash or control character)"
+    if len(name.encode("utf-8")) > 200:
+        return "id too long for a file name (over 200 bytes)"
+    return None
+
+
+def write_brat_document(document, folder, renumber=False, labels=None):
+    """``NAME.txt`` + ``NAME.ann`` of a document (and ``NAME.labels.json`` with ``labels``)."""
+    lines = entity_lines(document, renumber) + list(document.relations) + list(document.links)
+    write_brat_files(folder, str(document.id), document.text, lines, labels)
+
+
+def write_brat_files(folder, name, text, lines, labels=None):
+    """The BRAT files of one document, each written atomically; ``labels`` (a dict such as
+    ``{"relation_types": [...]}``) goes to ``NAME.labels.json``, which BRAT has no place for."""
+    problem = brat_name_problem(name)
+    if problem:
+        raise ValueError(problem)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    name = str(document.id)
-    if "/" in name or name in ("", ".", ".."):
-        raise ValueError(f"id {name!r} cannot be a BRAT file name")
-    lines = entity_lines(document, renumber) + list(document.relations) + list(document.links)
-    with open(folder / f"{name}.txt", "w", encoding="utf-8", newline="") as file:
-        file.write(document.text)
-    with open(folder / f"{name}.ann", "w", encoding="utf-8", newline="") as file:
-        file.write("".join(line + "\n" for line in lines))
+    with atomic_output(folder / f"{name}.txt", fsync=False) as file:
+        file.write(text.encode("utf-8"))
+    with atomic_output(folder / f"{name}.ann", fsync=False) as file:
+        file.write("".join(line + "\n" for line in lines).encode("utf-8"))
+    if labels is not None:
+        with atomic_output(folder / f"{name}{LABELS_SUFFIX}", fsync=False) as file:
+            file.write(orjson.dumps(labels) + b"\n")
 
 
 @contextmanager
-def atomic_output(path, mode="wb"):
+def atomic_output(path, mode="wb", fsync=True):
     """Write to a temporary file beside ``path``, then rename it into place.
 
     A run killed half-way never leaves a file at ``path`` that looks complete.
@@ -69,7 +93,8 @@ def atomic_output(path, mode="wb"):
         with os.fdopen(fd, mode) as file:
             yield file
             file.flush()
-            os.fsync(file.fileno())
+            if fsync:
+                os.fsync(file.fileno())
         os.replace(tmp, path)
     except BaseException:
         os.unlink(tmp)

@@ -107,7 +107,7 @@ def test_bad_lines_are_reported_and_the_rest_is_read():
     errors = {r.line: r.error for r in records if not r.ok}
     assert set(errors) == {2, 3, 4, 8}
     assert errors[2].startswith("not JSON")
-    assert "UTF-8" in errors[3]
+    assert "UTF-8" in errors[3] and records[2].id == "u"  # the id is readable around the bad bytes
     assert "text" in errors[4] and "text" in errors[8]
     assert records[3].id == "nt"  # the id is known even when the document is not
     by_line = {r.line: r.document for r in records if r.ok}
@@ -185,3 +185,17 @@ def test_raw_objects_with_foreign_annotation_fields_are_still_read(tmp_path):
     [record] = list(read_records(path))
     assert record.ok and record.document.text == "Москва" and record.document.entities == []
     assert "'entities' is not a list of BRAT lines" in record.document.problems[0]
+
+
+def test_feed_files_blank_lines_case_and_gzip(tmp_path):
+    import gzip
+
+    lines = b'{"id": "a", "text": "x"}\n\n   \r\n{"id": "b", "text": "y"}\n\n'
+    (tmp_path / "NEWS.JSONL").write_bytes(lines)
+    with gzip.open(tmp_path / "feed.jsonl.gz", "wb") as file:
+        file.write(lines)
+    for name in ("NEWS.JSONL", "feed.jsonl.gz"):
+        records = list(read_records(tmp_path / name))
+        assert [r.blank for r in records] == [False, True, True, False, True], name
+        assert all(r.error is None for r in records)  # a blank line is not an error
+        assert [d.id for d in read_documents(tmp_path / name)] == ["a", "b"]

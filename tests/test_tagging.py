@@ -1,5 +1,4 @@
 import numpy as np
-import pytest
 
 from nerelproc.document import Entity
 from nerelproc.tagging import B, I, O, TagScheme
@@ -102,3 +101,18 @@ def test_decoded_spans_take_whole_words():
     assert decoded.surface(text) == "провёл"
     tags = np.array([[O], [O], [B], [O]], dtype=np.int8)  # a run starting inside the word
     assert scheme.decode(tags, offsets, text)[0].surface(text) == "провёл"
+
+
+def test_spans_never_cut_a_grapheme_cluster():
+    scheme = TagScheme(["COUNTRY", "CITY"], layers=1)
+    text = "Флаг 🇺🇸 и Йо\u0301шкар-Ола"
+    flag = text.index("🇺")
+    city = text.index("Й")
+    # sub-word offsets that split the flag's two regional indicators and the letter from its stress mark
+    offsets = np.array([[0, 4], [flag, flag + 1], [flag + 1, flag + 2], [city, city + 2], [city + 2, city + 3]])
+    tags = np.zeros((5, 2), dtype=np.int8)
+    tags[1, 0] = B  # COUNTRY: the first half of the flag only
+    tags[3, 1] = B  # CITY: "Йо" without its combining accent
+    found = {e.type: text[e.start : e.end] for e in scheme.decode(tags, offsets, text)}
+    assert found["COUNTRY"] == "🇺🇸"
+    assert found["CITY"].startswith("Йо\u0301")
