@@ -1,3 +1,24 @@
-"""nerelproc: joint nested NER and relation-type classification for Russian news."""
+"""nerelproc: joint nested NER and relation-type classification for Russian news.
+
+The public API (see ``nerelproc.api``)::
+
+    from nerelproc import Annotator
+    result = Annotator.load().annotate("Владимир Путин прилетел в Казань.")
+"""
 
 __version__ = "0.1.0"
+__all__ = ["Annotation", "Annotator", "Entity", "Document", "score_documents"]
+
+_PUBLIC = {
+    "Annotator": "nerelproc.api", "Annotation": "nerelproc.api", "Entity": "nerelproc.api",
+    "Document": "nerelproc.document", "score_documents": "nerelproc.score",
+}
+
+
+def __getattr__(name):
+    # Imported on first use, so that `import nerelproc` (and the CLI's start) stays instant.
+    if name in _PUBLIC:
+        import importlib
+
+        return getattr(importlib.import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'nerelproc' has no attribute {name!r}")
