@@ -6,7 +6,7 @@ costs nothing and ``annotate`` never pulls PyTorch.
 
 import importlib
 
-for _name in ("score", "eda", "encoder", "train", "export", "annotate", "experiment"):
+for _name in ("score", "eda", "encoder", "train", "export", "annotate", "experiment", "render", "batch"):
     try:
         importlib.import_module(f"{__name__}.{_name}")
     except ModuleNotFoundError as error:
