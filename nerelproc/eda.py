@@ -21,7 +21,6 @@ largest end, so a discontinuous entity covers its gaps):
   (interval scheduling); the most any flat tagging could hold.
 """
 
-import statistics
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -57,10 +56,6 @@ def find_splits(data_dir):
         if found:
             return found
     raise FileNotFoundError(f"no {{train,dev,test}}.jsonl or BRAT {{train,dev,test}}/ in {data_dir}")
-
-
-def load_splits(data_dir, on_problem=None):
-    return {split: list(read_documents(path, on_problem)) for split, path in find_splits(data_dir).items()}
 
 
 # ---------------------------------------------------------------------- statistics
@@ -248,9 +243,7 @@ def pooled(all_stats):
                 total.setdefault(key, None)
             elif key not in total:
                 total[key] = value.copy() if hasattr(value, "copy") else value
-            elif isinstance(value, (Counter, list)):
-                total[key] = total[key] + value
-            else:
+            else:  # counts, Counters and lists all add up with +
                 total[key] = total[key] + value
     return total
 

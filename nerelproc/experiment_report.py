@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .experiment import METRICS, dig, read_jsonl, run_name, table_rows, train_command
+from .score import f1_score
 
 ALPHA = 0.05
 TASK_METRIC = {"ner": "test_ner_f1", "cls": "test_cls_micro_f1"}  # what the verdict and bootstrap use
@@ -65,9 +66,7 @@ def document_counts(pred_docs, gold_docs):
 def f1(counts):
     """Micro-F1 of ``[..., 3]`` tp/fp/fn counts; 1.0 when there is nothing to find or predict (score.py)."""
     counts = np.asarray(counts, dtype=float)
-    tp, fp, fn = counts[..., 0], counts[..., 1], counts[..., 2]
-    denominator = 2 * tp + fp + fn
-    return np.where(denominator > 0, 2 * tp / np.where(denominator > 0, denominator, 1), 1.0)
+    return f1_score(counts[..., 0], counts[..., 1], counts[..., 2])
 
 
 def paired_bootstrap(a, b, resamples=1000, seed=0):

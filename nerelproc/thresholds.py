@@ -7,11 +7,9 @@ other); the winner is then refitted on the whole dev set.
 
 import numpy as np
 
+from .score import f1_score
+
 GRID = np.round(np.arange(0.05, 0.96, 0.025), 3)
-
-
-def f1_counts(tp, fp, fn):
-    return np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 0.0)
 
 
 def micro_macro(probs, gold, thresholds):
@@ -19,8 +17,8 @@ def micro_macro(probs, gold, thresholds):
     tp = (pred & gold).sum(0)
     fp = (pred & ~gold).sum(0)
     fn = (~pred & gold).sum(0)
-    micro = float(f1_counts(tp.sum(), fp.sum(), fn.sum()))
-    macro = float(f1_counts(tp, fp, fn).mean())
+    micro = float(f1_score(tp.sum(), fp.sum(), fn.sum()))
+    macro = float(f1_score(tp, fp, fn).mean())
     return micro, macro
 
 
@@ -37,7 +35,7 @@ def fit_per_label(probs, gold, min_positives=3):
         pred = probs[:, label, None] >= GRID[None, :]
         positive = gold[:, label, None]
         tp, fp, fn = (pred & positive).sum(0), (pred & ~positive).sum(0), (~pred & positive).sum(0)
-        thresholds[label] = GRID[int(np.argmax(f1_counts(tp, fp, fn)))]
+        thresholds[label] = GRID[int(np.argmax(f1_score(tp, fp, fn)))]
     return thresholds
 
 

@@ -231,3 +231,17 @@ def test_format_report():
     report = format_report(result)
     assert "nested micro" in report and "CLS per label" in report
     assert len(relation_types()) == 49 and all(label in report for label in relation_types())
+
+
+def test_one_f1_for_scoring_and_threshold_tuning():
+    import numpy as np
+
+    from nerelproc.score import f1_score, prf
+    from nerelproc.thresholds import micro_macro
+
+    assert prf(0, 0, 0)["f1"] == 1.0 == float(f1_score(0, 0, 0))  # nothing to find, nothing predicted
+    assert prf(1, 1, 0)["f1"] == float(f1_score(1, 1, 0)) == 2 / 3
+    # a label absent from gold and never predicted counts 1.0 in the tuned macro, as in the reported one
+    probs = np.array([[0.9, 0.1], [0.8, 0.2]])
+    gold = np.array([[True, False], [True, False]])
+    assert micro_macro(probs, gold, np.array([0.5, 0.5])) == (1.0, 1.0)

@@ -42,6 +42,12 @@ def test_uncertainty_weights_move_and_total_can_go_negative(tiny, tmp_path):
     totals = [trainer._step([0, 1, 2, 3])[0] for _ in range(10)]
     assert (trainer.model.log_vars.detach() - before).abs().min() > 0.5
     assert np.isfinite(totals).all()
+    # exp(-s) * L + s / 2 is negative for small losses and s < 0: nothing clamps the total at 0
+    with torch.no_grad():
+        trainer.model.log_vars.fill_(-2.0)
+    small = {"ner": torch.tensor(0.01), "cls": torch.tensor(0.01)}
+    assert float(trainer.model.combine(small).detach()) == pytest.approx(2 * (np.exp(2.0) * 0.01 - 1.0))
+    assert float(trainer.model.combine(small).detach()) < 0
 
 
 @pytest.mark.parametrize("tasks", [("ner",), ("cls",), ("ner", "cls")])
@@ -104,3 +110,14 @@ def test_frozen_layer_cache_is_shared_between_runs(tiny, tmp_path):
         assert all(torch.equal(x, y) for x, y in zip(a, b))
     other = Trainer(config(tiny, freeze_layers=1, cache_dir=str(cache)), tiny["train"][:5], tiny["dev"], tmp_path / "c")
     assert len(list(cache.glob("lower-*.pt"))) == 2 and len(other.lower_cache) == 5
+
+
+def test_bf16_autocast_and_attention_dropout_options(tiny, tmp_path):
+    trainer = Trainer(config(tiny, precision="bf16", attention_dropout=0.0), tiny["train"][:4], tiny["dev"], tmp_path)
+    dropouts = [m.dropout.p for m in trainer.encoder.modules() if type(m).__name__.endswith("SelfAttention")]
+    assert dropouts and set(dropouts) == {0.0}
+    assert trainer.encoder.config.attention_probs_dropout_prob == 0.0
+    trainer.model.train()
+    total, parts = trainer._step([0, 1, 2, 3])
+    assert np.isfinite(total) and set(parts) == {"ner", "cls"}
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # autocast, not a bf16 model
