@@ -20,6 +20,7 @@ import gzip
 import hashlib
 import os
 import sys
+import tempfile
 from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
@@ -266,6 +267,7 @@ class BratOutput:
     def __init__(self, folder):
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=self.folder).close()  # unwritable: fail now, before any work
         self.errors = []
         self.names = set()
         self.resumed = None

@@ -86,17 +86,18 @@ def is_jsonl(path):
 def read_jsonl(source):
     """Yield a Record per line of a JSONL file (a path, ``-`` for stdin, or a binary file)."""
     if source == "-":
-        yield from _read_jsonl_lines(sys.stdin.buffer)
+        yield from read_jsonl_lines(sys.stdin.buffer)
         return
     if hasattr(source, "read"):
-        yield from _read_jsonl_lines(source)
+        yield from read_jsonl_lines(source)
         return
     with (gzip.open if is_gzip(source) else open)(source, "rb") as file:
-        yield from _read_jsonl_lines(file)
+        yield from read_jsonl_lines(file)
 
 
-def _read_jsonl_lines(file):
-    for number, raw in enumerate(file, 1):
+def read_jsonl_lines(lines, first_line=1):
+    """A Record per raw JSONL line (bytes); ``first_line`` numbers a slice as in its whole file."""
+    for number, raw in enumerate(lines, first_line):
         if not raw.strip():
             yield Record(number, source=raw, blank=True)
             continue
