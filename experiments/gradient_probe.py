@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from nerelproc.experiment import Grid, parse_run_name
-from nerelproc.train import CHECKPOINT, Trainer, batches, load_documents
+from nerelproc.training.trainer import CHECKPOINT, Trainer, batches, load_documents
 
 
 def task_gradients(trainer, indices, shared):

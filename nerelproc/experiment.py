@@ -98,7 +98,7 @@ class Grid:
 
     def config(self, name, seed):
         """The ``TrainConfig`` of one run: defaults < shared < configuration < seed."""
-        from .train import TrainConfig
+        from nerelproc.training.trainer import TrainConfig
 
         options = {**self.spec.get("shared", {}), **self.configs[name], "seed": seed}
         for key in ("tasks", "weights"):  # JSON lists -> the tuples TrainConfig uses
@@ -128,7 +128,7 @@ def parse_run_name(text):
 
 def run_grid(grid, only=(), log=_log):
     """Train every unfinished run of the plan; return ``(trained, skipped)`` run names."""
-    from .train import CHECKPOINT, run
+    from nerelproc.training.trainer import CHECKPOINT, run
 
     trained, skipped = [], []
     plan = grid.plan(only)
@@ -273,7 +273,7 @@ def table_rows(grid):
 
 def write_table(grid):
     """Rewrite the per-run CSV from the run folders (idempotent: a finished run is one row)."""
-    from .writers import atomic_output
+    from nerelproc.io.writers import atomic_output
 
     rows = table_rows(grid)
     with atomic_output(grid.table, mode="w") as file:
@@ -285,7 +285,7 @@ def write_table(grid):
 
 def train_command(grid, name, seed):
     """The equivalent ``nerelproc train`` command line of one run (for the report)."""
-    from .train import TrainConfig
+    from nerelproc.training.trainer import TrainConfig
 
     config, default = asdict(grid.config(name, seed)), asdict(TrainConfig())
     flag = {"weighting": "--loss-weighting"}

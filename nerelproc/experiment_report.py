@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .experiment import METRICS, dig, read_jsonl, run_name, table_rows, train_command
-from .score import f1_score
+from nerelproc.experiment import METRICS, dig, read_jsonl, run_name, table_rows, train_command
+from nerelproc.evaluation.score import f1_score
 
 ALPHA = 0.05
 TASK_METRIC = {"ner": "test_ner_f1", "cls": "test_cls_micro_f1"}  # what the verdict and bootstrap use
@@ -53,8 +53,8 @@ def _labels(document):
 
 def document_counts(pred_docs, gold_docs):
     """Per gold document (gold order): tp/fp/fn of nested NER (exact match) and of CLS labels."""
-    from .schema import relation_types
-    from .score import entity_keys, match_documents
+    from nerelproc.io.schema import relation_types
+    from nerelproc.evaluation.score import entity_keys, match_documents
 
     pairs, _ = match_documents(pred_docs, gold_docs, warn=lambda message: None)
     schema = set(relation_types())  # labels outside the schema are ignored, as in score.py
@@ -112,8 +112,8 @@ def verdict(mean_delta, bootstrap, alpha=ALPHA):
 
 def item_scores(pred_docs, gold_docs):
     """Per entity type and per label P/R/F1 as score_documents has them (without its slow flat view)."""
-    from .schema import entity_types
-    from .score import _set_scores, cls_scores, entity_keys, match_documents
+    from nerelproc.io.schema import entity_types
+    from nerelproc.evaluation.score import _set_scores, cls_scores, entity_keys, match_documents
 
     pairs, _ = match_documents(pred_docs, gold_docs, warn=lambda message: None)
     return {"ner": {"per_type": _set_scores(pairs, entity_keys, entity_types())[1]},
@@ -122,7 +122,7 @@ def item_scores(pred_docs, gold_docs):
 
 def load_runs(grid, gold):
     """Every finished run of the grid, with its test predictions re-scored against ``gold``."""
-    from .readers import read_documents
+    from nerelproc.io.readers import read_documents
 
     runs = []
     for row in table_rows(grid):
@@ -141,7 +141,7 @@ def load_runs(grid, gold):
 
 def missing_runs(grid):
     """``[(run name, state)]`` of planned runs without metrics.json."""
-    from .train import CHECKPOINT
+    from nerelproc.training.trainer import CHECKPOINT
 
     missing = []
     for name, seed in grid.plan():
@@ -312,7 +312,7 @@ def pick_cases(gold, first, second, k):
     """Documents where the two pairs of systems disagree most, alternating NER and CLS.
 
     ``first`` / ``second``: ``(joint run, single run)`` for NER and for CLS (or None)."""
-    from .score import entity_keys
+    from nerelproc.evaluation.score import entity_keys
 
     ranked = []
     for pair, keys in ((first, entity_keys), (second, _labels)):
@@ -376,7 +376,7 @@ def _example(gold, kind, evidence, text):
 
 def diagnose_ner(joint_doc, single_doc, gold_doc, joint, single):
     """What each system did with the gold entities only the other one gets right (errors.py's kinds)."""
-    from .errors import outcomes
+    from nerelproc.evaluation.taxonomy import outcomes
 
     mine = {name: outcomes(doc, gold_doc) for name, doc in ((joint, joint_doc), (single, single_doc))}
     phrases = []
@@ -406,7 +406,7 @@ def diagnose_cls(joint_doc, single_doc, gold_doc, joint, single):
     """At most two phrases: which correct labels only one system finds, else which wrong ones it adds."""
     from collections import Counter
 
-    from .document import relation_type
+    from nerelproc.io.document import relation_type
 
     support = Counter(relation_type(line) for line in gold_doc.relations)
     gold, jl, sl = _labels(gold_doc), _labels(joint_doc), _labels(single_doc)
@@ -424,7 +424,7 @@ def diagnose_cls(joint_doc, single_doc, gold_doc, joint, single):
 
 def case_section(gold, ner_pair, cls_pair, k):
     """Markdown for the ``k`` documents where joint and single-task disagree most."""
-    from .score import entity_keys
+    from nerelproc.evaluation.score import entity_keys
 
     if ner_pair is None and cls_pair is None:
         return "No pair of joint and single-task runs with test predictions on a common seed yet.\n"
@@ -596,7 +596,7 @@ def quality_section(path):
 def errors_table(grid, groups, gold):
     """NER errors by kind (errors.py), mean over seeds, per configuration that trains NER,
     and where each joint configuration's errors differ from the NER-only one's."""
-    from .errors import KINDS, error_counts
+    from nerelproc.evaluation.taxonomy import KINDS, error_counts
 
     total = sum(len({e.key for e in d.entities}) for d in gold)
     means, rows = {}, []
@@ -672,8 +672,8 @@ def runs_table(runs):
 
 def analyse(grid, grid_arg=None):
     """Write the report, its plots and the run table; return ``{"report", "table", "figures", "verdicts"}``."""
-    from .experiment import write_table
-    from .readers import read_documents
+    from nerelproc.experiment import write_table
+    from nerelproc.io.readers import read_documents
 
     write_table(grid)
     gold = list(read_documents(grid.data("test")))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import orjson
 
-from nerelproc.document import parse_entity_line
-from nerelproc.runtime import default_model_dir
+from nerelproc.io.document import parse_entity_line
+from nerelproc.runtime.bundle import default_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 

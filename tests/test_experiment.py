@@ -15,9 +15,9 @@ from click.testing import CliRunner  # noqa: E402
 from nerelproc.cli import main  # noqa: E402
 from nerelproc.experiment import Grid, parse_run_name  # noqa: E402
 from nerelproc.experiment_report import document_counts, f1, paired_bootstrap, verdict  # noqa: E402
-from nerelproc.score import score_documents  # noqa: E402
-from nerelproc.train import load_documents  # noqa: E402
-from nerelproc.writers import write_jsonl  # noqa: E402
+from nerelproc.evaluation.score import score_documents  # noqa: E402
+from nerelproc.training.trainer import load_documents  # noqa: E402
+from nerelproc.io.writers import write_jsonl  # noqa: E402
 from tiny_model import build_tiny_encoder  # noqa: E402
 
 
@@ -137,7 +137,7 @@ def test_resuming_with_changed_settings_is_refused(grid_file, tmp_path):
 
 
 def test_cases_show_the_documents_that_differ_with_a_diagnosis(nerel_dir):
-    from nerelproc.document import Document
+    from nerelproc.io.document import Document
     from nerelproc.experiment_report import Run, case_section
 
     gold = load_documents(nerel_dir / "jsonl" / "dev.jsonl")[:12]
