@@ -22,7 +22,9 @@ import numpy as np
 import torch
 
 from nerelproc.experiment import Grid, parse_run_name
-from nerelproc.training.trainer import CHECKPOINT, Trainer, batches, load_documents
+from nerelproc.training.config import CHECKPOINT
+from nerelproc.training.data import batches, load_documents
+from nerelproc.training.trainer import Trainer
 
 
 def task_gradients(trainer, indices, shared):

@@ -98,7 +98,7 @@ class Grid:
 
     def config(self, name, seed):
         """The ``TrainConfig`` of one run: defaults < shared < configuration < seed."""
-        from nerelproc.training.trainer import TrainConfig
+        from nerelproc.training.config import TrainConfig
 
         options = {**self.spec.get("shared", {}), **self.configs[name], "seed": seed}
         for key in ("tasks", "weights"):  # JSON lists -> the tuples TrainConfig uses
@@ -128,7 +128,8 @@ def parse_run_name(text):
 
 def run_grid(grid, only=(), log=_log):
     """Train every unfinished run of the plan; return ``(trained, skipped)`` run names."""
-    from nerelproc.training.trainer import CHECKPOINT, run
+    from nerelproc.training.config import CHECKPOINT
+    from nerelproc.training.run import run
 
     trained, skipped = [], []
     plan = grid.plan(only)
@@ -285,7 +286,7 @@ def write_table(grid):
 
 def train_command(grid, name, seed):
     """The equivalent ``nerelproc train`` command line of one run (for the report)."""
-    from nerelproc.training.trainer import TrainConfig
+    from nerelproc.training.config import TrainConfig
 
     config, default = asdict(grid.config(name, seed)), asdict(TrainConfig())
     flag = {"weighting": "--loss-weighting"}

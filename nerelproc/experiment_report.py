@@ -141,7 +141,7 @@ def load_runs(grid, gold):
 
 def missing_runs(grid):
     """``[(run name, state)]`` of planned runs without metrics.json."""
-    from nerelproc.training.trainer import CHECKPOINT
+    from nerelproc.training.config import CHECKPOINT
 
     missing = []
     for name, seed in grid.plan():

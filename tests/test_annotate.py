@@ -14,7 +14,9 @@ pytest.importorskip("torch")
 pytest.importorskip("ctranslate2")
 
 from nerelproc.io.document import parse_entity_line  # noqa: E402
-from nerelproc.training.trainer import TrainConfig, load_documents, run  # noqa: E402
+from nerelproc.training.config import TrainConfig  # noqa: E402
+from nerelproc.training.data import load_documents  # noqa: E402
+from nerelproc.training.run import run  # noqa: E402
 from nerelproc.io.writers import write_jsonl  # noqa: E402
 from tiny_model import build_tiny_encoder  # noqa: E402
 

@@ -16,7 +16,7 @@ from nerelproc.cli import main  # noqa: E402
 from nerelproc.experiment import Grid, parse_run_name  # noqa: E402
 from nerelproc.experiment_report import document_counts, f1, paired_bootstrap, verdict  # noqa: E402
 from nerelproc.evaluation.score import score_documents  # noqa: E402
-from nerelproc.training.trainer import load_documents  # noqa: E402
+from nerelproc.training.data import load_documents  # noqa: E402
 from nerelproc.io.writers import write_jsonl  # noqa: E402
 from tiny_model import build_tiny_encoder  # noqa: E402
 

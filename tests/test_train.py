@@ -9,7 +9,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from nerelproc.training.trainer import Trainer, TrainConfig, batches, load_documents, run  # noqa: E402
+from nerelproc.training.config import TrainConfig  # noqa: E402
+from nerelproc.training.data import batches, load_documents  # noqa: E402
+from nerelproc.training.run import run  # noqa: E402
+from nerelproc.training.trainer import Trainer  # noqa: E402
 from tiny_model import build_tiny_encoder  # noqa: E402
 
 

@@ -38,7 +38,8 @@ from nerelproc.cli._app import main
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT from its last checkpoint.")
 def train(train_path, dev_path, test_path, output, tasks, loss_weighting, weights, resume, **options):
     """Train on TRAIN, select on DEV, optionally score on TEST."""
-    from nerelproc.training.trainer import TrainConfig, run
+    from nerelproc.training.config import TrainConfig
+    from nerelproc.training.run import run
 
     task_list = tuple(t.strip() for t in tasks.split(",") if t.strip())
     if not task_list or set(task_list) - {"ner", "cls"}:

@@ -12,6 +12,7 @@ and cached by the trainer, and only ``upper`` runs in each step.
 
 import copy
 import math
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -148,3 +149,27 @@ def ner_loss(logits, tags, mask):
 
 def cls_loss(logits, targets):
     return F.binary_cross_entropy_with_logits(logits, targets, reduction="mean") * logits.shape[-1]
+
+
+def load_encoder(name):
+    """(HF model, fast tokenizer, cls id, sep id) for a path or hub name."""
+    from transformers import AutoModel, AutoTokenizer
+
+    if Path(name).exists():
+        path = name
+    else:
+        from nerelproc.training.encoder import resolve_encoder
+
+        path = resolve_encoder(name)
+    hf_tokenizer = AutoTokenizer.from_pretrained(path)
+    model = AutoModel.from_pretrained(path, add_pooling_layer=False)
+    return model, hf_tokenizer, hf_tokenizer.cls_token_id, hf_tokenizer.sep_token_id
+
+
+def set_attention_dropout(encoder, p):
+    """Dropout on the attention probabilities. At 0, scaled_dot_product_attention takes the fused
+    kernel: a training step on 2 CPU cores ran 3x faster (fp32) and 5x (bf16) than at 0.1."""
+    encoder.config.attention_probs_dropout_prob = p
+    for module in encoder.modules():
+        if type(module).__name__.endswith("SelfAttention") and isinstance(getattr(module, "dropout", None), torch.nn.Dropout):
+            module.dropout.p = p

@@ -1,17 +1,17 @@
-"""Training the joint model: data, loop, evaluation, checkpoints, resume.
+"""The training loop of the joint model: setup, the step, the epoch loop with dev selection.
 
 One code path serves every configuration of the multi-task experiment:
 ``tasks`` picks NER, CLS or both; ``weighting`` picks uncertainty or fixed weights.
 A checkpoint after every epoch holds everything needed to continue exactly
-(model, optimiser, scheduler, RNG states, history), because work on our machines is
-cut off after 3 hours.
+(``checkpoints``), because work on our machines is cut off after 3 hours. Data
+preparation is in ``data``, evaluation and threshold tuning in ``evaluate``, the
+``nerelproc train`` orchestration in ``run``.
 """
 
 import json
-import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -19,113 +19,15 @@ import torch
 from tqdm import tqdm
 
 from nerelproc.io import schema
-from nerelproc.io.document import Document
-from nerelproc.training.model import JointModel, cls_loss, ner_loss
-from nerelproc.runtime.predictor import Predictor
-from nerelproc.io.readers import read_documents
-from nerelproc.runtime.tagging import TagScheme
-from nerelproc.training.thresholds import tune
-from nerelproc.runtime.windows import encode, ner_tokenizer, plan_windows, window_inputs
 from nerelproc.io.writers import dumps_line
-
-CHECKPOINT = "checkpoint.pt"
-
-
-@dataclass
-class TrainConfig:
-    encoder: str = "default"
-    tasks: tuple = ("ner", "cls")
-    weighting: str = "uncertainty"  # or "fixed"
-    weights: tuple = (1.0, 1.0)  # fixed weights (ner, cls)
-    seed: int = 13
-    epochs: int = 10
-    patience: int = 3
-    max_length: int = 512
-    stride: int = 0  # 0: three quarters of a window
-    layers: int = 3  # nesting layers per entity type
-    freeze_layers: int = 0
-    batch_windows: int = 8
-    lr: float = 1e-4  # encoder
-    head_lr: float = 1e-3
-    sigma_lr: float = 0.02  # the s = log sigma^2 move too slowly at head_lr (issue 6)
-    weight_decay: float = 0.01
-    warmup: float = 0.06  # share of all steps
-    threads: int = 0  # 0: torch's default
-    max_train_docs: int = 0  # 0: all (small values are for tests)
-    device: str = "auto"  # "auto": cuda when available, else cpu
-    cache_dir: str = ""  # where frozen-layer outputs are kept between runs ("" : in memory only)
-    precision: str = "fp32"  # or "bf16": autocast the forward (weights and optimiser stay fp32)
-    attention_dropout: float = -1.0  # < 0: the encoder's own; 0 lets torch use its fused attention kernel
-    extra: dict = field(default_factory=dict)
-
-
-@dataclass
-class Example:
-    document: Document
-    encoded: object
-    windows: list
-    tags: np.ndarray  # [tokens, channels]
-    target: np.ndarray  # [labels]
-
-
-def load_encoder(name):
-    """(HF model, fast tokenizer, cls id, sep id) for a path or hub name."""
-    from transformers import AutoModel, AutoTokenizer
-
-    if Path(name).exists():
-        path = name
-    else:
-        from nerelproc.training.encoder import resolve_encoder
-
-        path = resolve_encoder(name)
-    hf_tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModel.from_pretrained(path, add_pooling_layer=False)
-    return model, hf_tokenizer, hf_tokenizer.cls_token_id, hf_tokenizer.sep_token_id
-
-
-def set_attention_dropout(encoder, p):
-    """Dropout on the attention probabilities. At 0, scaled_dot_product_attention takes the fused
-    kernel: a training step on 2 CPU cores ran 3x faster (fp32) and 5x (bf16) than at 0.1."""
-    encoder.config.attention_probs_dropout_prob = p
-    for module in encoder.modules():
-        if type(module).__name__.endswith("SelfAttention") and isinstance(getattr(module, "dropout", None), torch.nn.Dropout):
-            module.dropout.p = p
-
-
-def make_examples(documents, tokenizer, scheme, labels, max_length, stride):
-    index = {label: i for i, label in enumerate(labels)}
-    examples = []
-    for document in documents:
-        encoded = encode(tokenizer, document.text)
-        target = np.zeros(len(labels), dtype=np.float32)
-        for label in document.gold_relation_types():
-            if label in index:
-                target[index[label]] = 1
-        examples.append(
-            Example(
-                document,
-                encoded,
-                plan_windows(len(encoded.ids), max_length, stride),
-                scheme.encode(document.entities, encoded.offsets),
-                target,
-            )
-        )
-    return examples
-
-
-def batches(examples, batch_windows, rng):
-    """Shuffled batches of whole documents, at most ``batch_windows`` windows each (or one doc)."""
-    order = rng.permutation(len(examples))
-    batch, count = [], 0
-    for i in order:
-        n = len(examples[i].windows)
-        if batch and count + n > batch_windows:
-            yield batch
-            batch, count = [], 0
-        batch.append(i)
-        count += n
-    if batch:
-        yield batch
+from nerelproc.runtime.predictor import Predictor
+from nerelproc.runtime.tagging import TagScheme
+from nerelproc.runtime.windows import ner_tokenizer, window_inputs
+from nerelproc.training.checkpoints import load_checkpoint, rewrite_metrics_log, save_checkpoint, seed_everything
+from nerelproc.training.config import CHECKPOINT
+from nerelproc.training.data import batches, frozen_layer_cache, make_examples
+from nerelproc.training.evaluate import evaluate, selection_score
+from nerelproc.training.model import JointModel, cls_loss, load_encoder, ner_loss, set_attention_dropout
 
 
 class Trainer:
@@ -135,7 +37,7 @@ class Trainer:
         self.log = log or (lambda message: tqdm.write(message, file=sys.stderr))
         if config.threads:
             torch.set_num_threads(config.threads)
-        _seed_everything(config.seed)
+        seed_everything(config.seed)
         self.encoder, self.hf_tokenizer, self.cls_id, self.sep_id = load_encoder(config.encoder)
         if config.attention_dropout >= 0:
             set_attention_dropout(self.encoder, config.attention_dropout)
@@ -155,7 +57,10 @@ class Trainer:
         self.model.to(self.device)
         self.model.init_biases(*self._priors())
         self.optimizer, self.scheduler = self._optimizer()
-        self.lower_cache = self._lower_cache() if config.freeze_layers else None
+        self.lower_cache = None
+        if config.freeze_layers:
+            self.lower_cache = frozen_layer_cache(self.model, self.encoder, self.tokenizer, self.train, config,
+                                                  self.cls_id, self.sep_id, self.device)
         self.history, self.epoch, self.best, self.stale = [], 0, -1.0, 0
 
     # -- setup -------------------------------------------------------------------
@@ -185,46 +90,6 @@ class Trainer:
         warmup = max(1, int(total * c.warmup))
         schedule = lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup)))  # noqa: E731
         return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-
-    def _lower_cache(self):
-        """The frozen layers' outputs, from ``cache_dir`` when an identical setup left them there.
-
-        Every run of the multi-task grid shares them: same encoder, data and windows.
-        """
-        if not self.config.cache_dir:
-            return self._cache_lower()
-        import hashlib
-
-        key = hashlib.sha256()
-        weights = self.encoder.get_input_embeddings().weight
-        for part in (str(Path(self.encoder.name_or_path).resolve()), float(weights[:64].double().sum()),
-                     self.config.freeze_layers,
-                     self.config.max_length, self.config.stride, self.tokenizer.to_str()):
-            key.update(str(part).encode())
-        for example in self.train:
-            key.update(example.document.text.encode())
-        path = Path(self.config.cache_dir) / f"lower-{key.hexdigest()[:16]}.pt"
-        if path.exists():
-            return [[t.to(self.device) for t in states] for states in torch.load(path)]
-        cache = self._cache_lower()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save([[t.cpu() for t in states] for states in cache], path.with_suffix(".tmp"))
-        path.with_suffix(".tmp").replace(path)
-        return cache
-
-    @torch.no_grad()
-    def _cache_lower(self):
-        """Frozen layers' outputs per training window, computed once (eval mode: no dropout)."""
-        self.model.eval()
-        cache = []
-        for example in tqdm(self.train, desc="caching frozen layers", file=sys.stderr, leave=False):
-            states = []
-            for window in example.windows:
-                ids = torch.as_tensor(window_inputs(example.encoded, window, self.cls_id, self.sep_id))[None]
-                ids = ids.to(self.device)
-                states.append(self.model.lower_states(ids, torch.ones_like(ids))[0])
-            cache.append(states)
-        return cache
 
     # -- one step ----------------------------------------------------------------
 
@@ -296,34 +161,8 @@ class Trainer:
         return Predictor(self.tokenizer, self.model.export_heads(), self.model_config(thresholds), encode_batch)
 
     def evaluate(self, examples, thresholds=None):
-        """Scores on ``examples``; thresholds are tuned on them when not given (dev)."""
-        from nerelproc.evaluation.score import score_documents
-
-        predictor = self.predictor()
-        docs = [e.document for e in examples]
-        predictions = predict_in_chunks(predictor, docs)
-        probs = np.stack([p.relation_scores for p in predictions])
-        tuning = None
-        if thresholds is None:
-            gold = np.stack([e.target for e in examples]).astype(bool)
-            thresholds, mode, cv = tune(probs, gold, self.config.seed)
-            tuning = {"mode": mode, "cv": cv}
-        predicted_docs = []
-        for document, prediction in zip(docs, predictions):
-            chosen = [label for label, p, t in zip(self.labels, prediction.relation_scores, thresholds) if p >= t]
-            predicted_docs.append(
-                Document(document.id, document.text, prediction.entities, relation_types=sorted(chosen))
-            )
-        scores = score_documents(predicted_docs, docs, warn=lambda message: None)
-        return scores, np.asarray(thresholds, dtype=np.float32), tuning, predicted_docs, probs
-
-    def selection_score(self, scores):
-        parts = []
-        if "ner" in self.config.tasks:
-            parts.append(scores["ner"]["micro"]["f1"])
-        if "cls" in self.config.tasks:
-            parts.append((scores["cls"]["micro"]["f1"] + scores["cls"]["macro"]["f1"]) / 2)
-        return float(np.mean(parts))
+        """``(scores, thresholds, tuning)``; thresholds are tuned on ``examples`` when not given (dev)."""
+        return evaluate(self.predictor(), examples, self.labels, thresholds, self.config.seed)
 
     # -- the loop ----------------------------------------------------------------
 
@@ -349,7 +188,7 @@ class Trainer:
                 if interrupt_after_steps is not None and steps_done >= interrupt_after_steps:
                     raise KeyboardInterrupt("interrupted on request")
             train_seconds = time.time() - started
-            scores, thresholds, tuning, _, _ = self.evaluate(self.dev)
+            scores, thresholds, tuning = self.evaluate(self.dev)
             self.epoch += 1
             record = {
                 "epoch": self.epoch,
@@ -367,7 +206,7 @@ class Trainer:
                 "epoch_seconds": train_seconds,
                 "eval_seconds": time.time() - started - train_seconds,
             }
-            record["selection"] = self.selection_score(scores)
+            record["selection"] = selection_score(scores, c.tasks)
             self.history.append(record)
             with open(self.out_dir / "metrics.jsonl", "ab") as file:
                 file.write(dumps_line(record))
@@ -412,33 +251,16 @@ class Trainer:
         (path / "nerelproc.json").write_text(json.dumps(config, indent=1, ensure_ascii=False))
 
     def save_checkpoint(self):
-        state = {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "epoch": self.epoch,
-            "best": self.best,
-            "stale": self.stale,
-            "history": self.history,
-            "rng": _rng_state(),
-        }
-        tmp = self.out_dir / (CHECKPOINT + ".tmp")
-        torch.save(state, tmp)
-        tmp.replace(self.out_dir / CHECKPOINT)
+        progress = {"epoch": self.epoch, "best": self.best, "stale": self.stale, "history": self.history}
+        save_checkpoint(self.out_dir / CHECKPOINT, self.model, self.optimizer, self.scheduler, progress)
 
     def resume(self):
         path = self.out_dir / CHECKPOINT
         if not path.exists():
             return False
-        state = torch.load(path, weights_only=False, map_location=self.device)
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.epoch, self.best, self.stale, self.history = state["epoch"], state["best"], state["stale"], state["history"]
-        _set_rng_state(state["rng"])
-        # metrics.jsonl may hold an epoch logged after the checkpoint was written: rewrite it.
-        with open(self.out_dir / "metrics.jsonl", "wb") as file:
-            file.writelines(dumps_line(record) for record in self.history)
+        progress = load_checkpoint(path, self.model, self.optimizer, self.scheduler, self.device)
+        self.epoch, self.best, self.stale, self.history = (progress[k] for k in ("epoch", "best", "stale", "history"))
+        rewrite_metrics_log(self.out_dir / "metrics.jsonl", self.history)
         return True
 
 
@@ -449,85 +271,3 @@ def _summary(record):
         f"flat {record['dev_flat_f1']:.4f} | CLS micro {record['dev_cls_micro_f1']:.4f} "
         f"macro {record['dev_cls_macro_f1']:.4f} | {sigma} | {record['epoch_seconds']:.0f}s"
     )
-
-
-def _seed_everything(seed):
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def _rng_state():
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state):
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"].cpu())
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-
-
-def predict_in_chunks(predictor, documents, size=16):
-    """Predictions for ``documents``, a few at a time (bounded memory for the merged states)."""
-    predictions = []
-    for start in range(0, len(documents), size):
-        predictions += predictor.predict([d.text for d in documents[start : start + size]])
-    return predictions
-
-
-def load_documents(path):
-    return list(read_documents(path))
-
-
-def run(config, train_path, dev_path, out_dir, test_path=None, resume=False):
-    """``nerelproc train``: fit with dev selection, then score the best model on test."""
-    from nerelproc.analysis.plots import training_curves
-
-    out_dir = Path(out_dir)
-    if (out_dir / CHECKPOINT).exists() and not resume:
-        raise FileExistsError(f"{out_dir} holds a checkpoint: pass --resume to continue it, or choose another -o")
-    started = time.time()
-    trainer = Trainer(config, load_documents(train_path), load_documents(dev_path), out_dir)
-    setup_seconds = time.time() - started
-    if resume and trainer.resume():
-        trainer.log(f"resumed {out_dir} after epoch {trainer.epoch}")
-    trainer.fit()
-    history = trainer.history
-    training_curves(history, out_dir / "curves.png")
-    best = max(history, key=lambda record: record["selection"])
-    results = {
-        "config": asdict(config),
-        "best_epoch": best["epoch"],
-        "dev": best,
-        "epochs_run": len(history),
-        "seconds_per_epoch": float(np.mean([r["epoch_seconds"] for r in history])),
-        "train_seconds": float(sum(r["epoch_seconds"] + r["eval_seconds"] for r in history)),
-        "setup_seconds_last_sitting": setup_seconds,
-    }
-    if test_path:
-        results["test"] = score_model_dir(out_dir / "best", test_path, out_dir / "test_predictions.jsonl")
-    (out_dir / "metrics.json").write_text(json.dumps(results, indent=1, ensure_ascii=False))
-    return results
-
-
-def score_model_dir(model_dir, gold_path, predictions_path=None, backend="torch"):
-    """Annotate the texts of ``gold_path`` with a saved model, score, optionally write predictions."""
-    from nerelproc.runtime.bundle import load_predictor
-    from nerelproc.evaluation.score import score_documents
-    from nerelproc.io.writers import atomic_output, document_to_json
-
-    predictor = load_predictor(model_dir, backend=backend)
-    gold = load_documents(gold_path)
-    predicted = []
-    for document, p in zip(gold, predict_in_chunks(predictor, gold)):
-        predicted.append(Document(document.id, document.text, p.entities, relation_types=p.relation_types))
-    if predictions_path:
-        with atomic_output(predictions_path) as file:
-            for document in predicted:
-                file.write(dumps_line(document_to_json(document, renumber=True, relations=False)))
-    return score_documents(predicted, gold, warn=lambda message: None)
