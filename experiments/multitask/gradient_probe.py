@@ -8,7 +8,7 @@ checkpoint (after its last epoch, with the learned σ's). AdamW normalises each
 parameter's step, so what matters is each task's share of the summed gradient: where
 one task's gradient is much larger, the shared layers follow that task.
 
-    python experiments/gradient_probe.py experiments/multitask.json --run joint-uncertainty-s1 --batches 16
+    python -m experiments.multitask.gradient_probe experiments/multitask/grid.json --run joint-uncertainty-s1 --batches 16
 
 Prints a table and writes reports/multitask_gradients.md (and .json next to it).
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nerelproc.experiment import Grid, parse_run_name
+from experiments.multitask.runner import Grid, parse_run_name
 from nerelproc.training.config import CHECKPOINT
 from nerelproc.training.data import batches, load_documents
 from nerelproc.training.trainer import Trainer
@@ -98,7 +98,7 @@ def main():
     out.with_suffix(".json").write_text(json.dumps(results, indent=1))
     out.write_text(
         f"# How NER and CLS pull on the shared layers ({args.run})\n\n"
-        f"*Written by `python experiments/gradient_probe.py {args.grid} --run {args.run} --batches {args.batches}`.*\n\n"
+        f"*Written by `python -m experiments.multitask.gradient_probe {args.grid} --run {args.run} --batches {args.batches}`.*\n\n"
         f"Gradients of each task's weighted loss (as the trainer combines them) with respect to the trainable "
         f"shared encoder layers, on the same {len(chosen)} training batches and dropout masks, at the start of "
         f"training and after epoch {results['end']['after_epoch']} (the run's last checkpoint).\n\n{table}\n",

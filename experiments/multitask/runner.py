@@ -1,13 +1,13 @@
 """Issue 5's experiment: a grid of training runs (configurations x seeds), run by run.
 
-A grid file (``experiments/multitask.json``) names the data, shared ``TrainConfig``
+A grid file (``experiments/multitask/grid.json``) names the data, shared ``TrainConfig``
 overrides, the configurations (name -> overrides), the seeds and a runs root. Each run
 lives in ``RUNS_ROOT/NAME-sSEED``; it is finished when ``metrics.json`` exists. Running
 the grid trains what is unfinished, resuming from a checkpoint where one exists, so the
 grid continues across sittings (our machines cut work off after 3 hours). After each
 finished run the per-run table (``reports/multitask_runs.csv``) is rewritten from the
 run folders, so it is always exactly "what has finished"; the analysis
-(``experiment_report``) runs at the end.
+(``report``) runs at the end.
 """
 
 import csv
