@@ -51,12 +51,12 @@ class Predictor:
         self.tokenizer = tokenizer
         self.heads = heads
         self.config = config
-        self.scheme = TagScheme(config["entity_types"], config["layers"])
-        self.labels = list(config["relation_types"])
-        self.thresholds = np.asarray(config.get("thresholds", [0.5] * len(self.labels)), dtype=np.float32)
+        self.scheme = TagScheme(config.entity_types, config.layers)
+        self.labels = list(config.relation_types)
+        self.thresholds = np.asarray(config.thresholds, dtype=np.float32)
         self.encode_batch = encode_batch
         self.batch_windows = max(1, int(batch_windows))
-        self.cls_id, self.sep_id = config["cls_id"], config["sep_id"]
+        self.cls_id, self.sep_id = config.cls_id, config.sep_id
         self.tasks = tasks  # one task only: what a single-task pipeline would compute (benchmarks)
 
     def predict(self, texts):
@@ -70,7 +70,7 @@ class Predictor:
 
     def _plan(self, text):
         encoded = encode(self.tokenizer, text)
-        windows = plan_windows(len(encoded.ids), self.config["max_length"], self.config["stride"])
+        windows = plan_windows(len(encoded.ids), self.config.max_length, self.config.stride)
         return _DocumentState(text, encoded, windows, self.scheme.channels)
 
     def _equal_length_batches(self, documents):

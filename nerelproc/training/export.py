@@ -13,10 +13,12 @@ import json
 import shutil
 from pathlib import Path
 
+from nerelproc.runtime.bundle import CONFIG_FILE, Bundle
+
 
 def best_dir(run_dir):
     run_dir = Path(run_dir)
-    return run_dir / "best" if (run_dir / "best" / "nerelproc.json").exists() else run_dir
+    return run_dir / "best" if (run_dir / "best" / CONFIG_FILE).exists() else run_dir
 
 
 def export(run_dir, out_dir, quantization="int8"):
@@ -33,13 +35,13 @@ def export(run_dir, out_dir, quantization="int8"):
     (out_dir / "ct2" / "tokenizer.json").unlink(missing_ok=True)  # the runtime reads ../tokenizer.json
     for name in ("tokenizer.json", "heads.npz"):
         shutil.copy(source / name, out_dir / name)
-    config = json.loads((source / "nerelproc.json").read_text("utf-8"))
-    config["quantization"] = quantization
-    config["exported_from"] = str(Path(run_dir))
-    (out_dir / "nerelproc.json").write_text(json.dumps(config, indent=1, ensure_ascii=False))
+    bundle = Bundle.load(source)
+    bundle.quantization = quantization
+    bundle.exported_from = str(Path(run_dir))
+    bundle.save(out_dir)
     metrics_path = Path(run_dir) / "metrics.json"
     metrics = json.loads(metrics_path.read_text("utf-8")) if metrics_path.exists() else None
-    (out_dir / "MODEL_CARD.md").write_text(model_card(config, metrics), "utf-8")
+    (out_dir / "MODEL_CARD.md").write_text(model_card(bundle, metrics), "utf-8")
     return out_dir
 
 
@@ -50,19 +52,19 @@ def encoder_name(name):
     return f"`{name}`"
 
 
-def model_card(config, metrics):
-    train = config.get("train_config", {})
+def model_card(bundle, metrics):
+    train = bundle.train_config or {}
     lines = [
         "# NEREL joint NER + relation-type model",
         "",
         "One encoder pass gives nested entities (29 NEREL types, BIO layers per type and "
-        f"nesting depth, {config['layers']} layers) and a 49-way multi-label vector of the "
+        f"nesting depth, {bundle.layers} layers) and a 49-way multi-label vector of the "
         "relation types a document holds.",
         "",
-        f"- Encoder: {encoder_name(train.get('encoder'))}, exported to CTranslate2 `{config.get('quantization')}`",
-        f"- Tasks trained: {', '.join(config['tasks'])}; loss weighting: {train.get('weighting', '?')}",
-        f"- Windows: {config['max_length']} tokens, stride {config['stride'] or 'max_length*3/4'}",
-        f"- CLS thresholds: tuned on NEREL dev ({(config.get('thresholds_tuning') or {}).get('mode', 'fixed 0.5')})",
+        f"- Encoder: {encoder_name(train.get('encoder'))}, exported to CTranslate2 `{bundle.quantization}`",
+        f"- Tasks trained: {', '.join(bundle.tasks)}; loss weighting: {train.get('weighting', '?')}",
+        f"- Windows: {bundle.max_length} tokens, stride {bundle.stride or 'max_length*3/4'}",
+        f"- CLS thresholds: tuned on NEREL dev ({(bundle.thresholds_tuning or {}).get('mode', 'fixed 0.5')})",
         "- Data: NEREL v1.1 (Loukachevitch et al., RANLP 2021); trained on train, selected on dev.",
         "",
     ]

@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from nerelproc.io import schema
 from nerelproc.io.writers import dumps_line
+from nerelproc.runtime.bundle import Bundle
 from nerelproc.runtime.predictor import Predictor
 from nerelproc.runtime.tagging import TagScheme
 from nerelproc.runtime.windows import ner_tokenizer, window_inputs
@@ -222,20 +223,21 @@ class Trainer:
     # -- saving ------------------------------------------------------------------
 
     def model_config(self, thresholds=None, tuning=None):
+        """The ``Bundle`` (nerelproc.json) of the model as it stands."""
         c = self.config
-        return {
-            "entity_types": list(self.entity_types),
-            "relation_types": list(self.labels),
-            "layers": c.layers,
-            "max_length": c.max_length,
-            "stride": c.stride or None,
-            "cls_id": self.cls_id,
-            "sep_id": self.sep_id,
-            "thresholds": [float(t) for t in (thresholds if thresholds is not None else [0.5] * len(self.labels))],
-            "thresholds_tuning": tuning,
-            "tasks": list(c.tasks),
-            "hidden_size": self.encoder.config.hidden_size,
-        }
+        return Bundle(
+            entity_types=list(self.entity_types),
+            relation_types=list(self.labels),
+            layers=c.layers,
+            max_length=c.max_length,
+            stride=c.stride or None,
+            cls_id=self.cls_id,
+            sep_id=self.sep_id,
+            thresholds=[float(t) for t in (thresholds if thresholds is not None else [0.5] * len(self.labels))],
+            thresholds_tuning=tuning,
+            tasks=list(c.tasks),
+            hidden_size=self.encoder.config.hidden_size,
+        )
 
     def save_model(self, path, thresholds, tuning):
         """A directory transformers can load (``encoder/``) plus heads, labels, thresholds, config."""
@@ -245,10 +247,10 @@ class Trainer:
         self.hf_tokenizer.save_pretrained(path / "encoder")
         self.tokenizer.save(str(path / "tokenizer.json"))  # the NER pre-split tokenizer
         self.model.export_heads().save(path / "heads.npz")
-        config = self.model_config(thresholds, tuning)
-        config["train_config"] = asdict(self.config)
-        config["log_vars"] = self.model.log_vars.detach().tolist()
-        (path / "nerelproc.json").write_text(json.dumps(config, indent=1, ensure_ascii=False))
+        bundle = self.model_config(thresholds, tuning)
+        bundle.train_config = asdict(self.config)
+        bundle.log_vars = self.model.log_vars.detach().tolist()
+        bundle.save(path)
 
     def save_checkpoint(self):
         progress = {"epoch": self.epoch, "best": self.best, "stale": self.stale, "history": self.history}
