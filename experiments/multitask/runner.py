@@ -38,7 +38,7 @@ COLUMNS = (
 )
 SITTINGS = "sittings.jsonl"
 # Fields that do not change what is learned; a difference there is not a stale run.
-IGNORED_FIELDS = ("threads", "extra", "device", "cache_dir")  # how, not what, a run computes
+IGNORED_FIELDS = ("threads", "extra", "device", "cache_dir")  # how, not what, a run computes ("extra": old runs)
 
 
 def _log(message):
@@ -298,7 +298,7 @@ def train_command(grid, name, seed):
         f"-o {grid.spec.get('runs_root', 'runs/multitask')}/{run_name(name, seed)}",
     ]
     for key, value in config.items():
-        if key in ("extra", "max_train_docs") or value == default[key]:
+        if key == "max_train_docs" or value == default[key]:
             continue  # no CLI flag for these; defaults need none
         text = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
         parts.append(f"{flag.get(key, '--' + key.replace('_', '-'))} {text}")

@@ -4,7 +4,7 @@ The grid of the multi-task study and ``experiment --analyse-only`` read it witho
 importing torch.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -34,4 +34,3 @@ class TrainConfig:
     cache_dir: str = ""  # where frozen-layer outputs are kept between runs ("" : in memory only)
     precision: str = "fp32"  # or "bf16": autocast the forward (weights and optimiser stay fp32)
     attention_dropout: float = -1.0  # < 0: the encoder's own; 0 lets torch use its fused attention kernel
-    extra: dict = field(default_factory=dict)
