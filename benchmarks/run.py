@@ -45,7 +45,7 @@ def worker(setup, model, run, texts_path, threads, ner_model=None, cls_model=Non
                 doc.segment(segmenter)
                 doc.tag_ner(tagger)
     else:
-        from nerelproc.runtime import load_predictor
+        from nerelproc.runtime.bundle import load_predictor
 
         if setup == "int8-joint":
             predictors = [(load_predictor(model, "ct2", threads), "both")]
@@ -95,7 +95,7 @@ class MixedLengthBatches:
         self.predictor = predictor
 
     def predict(self, texts):
-        from nerelproc.windows import window_inputs
+        from nerelproc.runtime.windows import window_inputs
 
         p = self.predictor
         documents = [p._plan(text) for text in texts]

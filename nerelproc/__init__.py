@@ -1,6 +1,6 @@
 """nerelproc: joint nested NER and relation-type classification for Russian news.
 
-The public API (see ``nerelproc.api``)::
+The public API (see ``nerelproc.runtime.api``)::
 
     from nerelproc import Annotator
     result = Annotator.load().annotate("Владимир Путин прилетел в Казань.")
@@ -10,8 +10,8 @@ __version__ = "0.1.0"
 __all__ = ["Annotation", "Annotator", "Entity", "Document", "score_documents"]
 
 _PUBLIC = {
-    "Annotator": "nerelproc.api", "Annotation": "nerelproc.api", "Entity": "nerelproc.api",
-    "Document": "nerelproc.document", "score_documents": "nerelproc.score",
+    "Annotator": "nerelproc.runtime.api", "Annotation": "nerelproc.runtime.api", "Entity": "nerelproc.runtime.api",
+    "Document": "nerelproc.io.document", "score_documents": "nerelproc.evaluation.score",
 }
 
 

@@ -25,6 +25,6 @@ def pruned_encoder_dir(tmp_path_factory):
     """The default encoder (e5-small, navec-pruned vocabulary), rebuilt once per test session."""
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from nerelproc.encoder import build_encoder
+    from nerelproc.training.encoder import build_encoder
 
     return build_encoder(tmp_path_factory.mktemp("encoders") / "e5-small-ru", prune="navec")

@@ -13,9 +13,11 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("ctranslate2")
 
-from nerelproc.document import parse_entity_line  # noqa: E402
-from nerelproc.train import TrainConfig, load_documents, run  # noqa: E402
-from nerelproc.writers import write_jsonl  # noqa: E402
+from nerelproc.io.document import parse_entity_line  # noqa: E402
+from nerelproc.training.config import TrainConfig  # noqa: E402
+from nerelproc.training.data import load_documents  # noqa: E402
+from nerelproc.training.run import run  # noqa: E402
+from nerelproc.io.writers import write_jsonl  # noqa: E402
 from tiny_model import build_tiny_encoder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -23,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory, nerel_dir):
-    from nerelproc.export import export
+    from nerelproc.training.export import export
 
     root = tmp_path_factory.mktemp("tiny_annotate")
     docs = load_documents(nerel_dir / "jsonl" / "dev.jsonl")
@@ -161,8 +163,31 @@ def test_annotation_needs_no_torch(tiny_model, tmp_path):
     assert read_lines(tmp_path / "out.jsonl")[0]["id"] == "x"
 
 
+RUNTIME_NO_TORCH = """
+import importlib, pkgutil, sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "transformers"):
+            raise ImportError(f"{name} is blocked in this test")
+sys.meta_path.insert(0, Block())
+import nerelproc.io, nerelproc.runtime, nerelproc.evaluation
+for package in (nerelproc.io, nerelproc.runtime, nerelproc.evaluation):
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
+from nerelproc import Annotator, Document, score_documents
+print(len(list(pkgutil.iter_modules(nerelproc.runtime.__path__))))
+"""
+
+
+def test_the_runtime_imports_no_torch():
+    """Every module of nerelproc.io, .runtime and .evaluation imports with torch and transformers blocked."""
+    result = subprocess.run([sys.executable, "-c", RUNTIME_NO_TORCH], capture_output=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr.decode()
+    assert int(result.stdout) >= 8  # windows, tagging, heads, predictor, encoders, bundle, annotate, api
+
+
 def test_a_megabyte_document_is_annotated_whole(tiny_model, nerel_dir):
-    from nerelproc.runtime import load_predictor
+    from nerelproc.runtime.bundle import load_predictor
 
     texts = [d.text for d in load_documents(nerel_dir / "jsonl" / "dev.jsonl")]
     text = "\n\n".join(texts)
@@ -291,14 +316,14 @@ def annotate_state(source, model, tmp_path):
 
 
 def _model_identity(model):
-    from nerelproc.runtime import model_identity
+    from nerelproc.runtime.bundle import model_identity
 
     return model_identity(model)
 
 
 def _digest(lines):
-    from nerelproc.annotate import InputDigest
-    from nerelproc.readers import Record
+    from nerelproc.runtime.annotate import InputDigest
+    from nerelproc.io.readers import Record
 
     digest = InputDigest()
     for line in lines:

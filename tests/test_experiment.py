@@ -1,23 +1,28 @@
-"""``nerelproc experiment``: a tiny grid end to end (resumable, skips finished runs) and the bootstrap."""
+"""The multi-task study (``python -m experiments.multitask``): a tiny grid end to end (resumable, skips finished runs) and the bootstrap."""
 
 import csv
 import json
+import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
 from click.testing import CliRunner  # noqa: E402
 
-from nerelproc.cli import main  # noqa: E402
-from nerelproc.experiment import Grid, parse_run_name  # noqa: E402
-from nerelproc.experiment_report import document_counts, f1, paired_bootstrap, verdict  # noqa: E402
-from nerelproc.score import score_documents  # noqa: E402
-from nerelproc.train import load_documents  # noqa: E402
-from nerelproc.writers import write_jsonl  # noqa: E402
+sys.path.insert(0, str(ROOT))  # the study lives in the checkout (experiments/), not in the package
+from experiments.multitask.cli import main  # noqa: E402
+from experiments.multitask.runner import Grid, parse_run_name  # noqa: E402
+from experiments.multitask.report import document_counts, f1, paired_bootstrap, verdict  # noqa: E402
+from nerelproc.evaluation.score import score_documents  # noqa: E402
+from nerelproc.training.data import load_documents  # noqa: E402
+from nerelproc.io.writers import write_jsonl  # noqa: E402
 from tiny_model import build_tiny_encoder  # noqa: E402
 
 
@@ -48,7 +53,7 @@ def grid_file(tmp_path_factory, nerel_dir):
 
 
 def invoke(*args):
-    result = CliRunner().invoke(main, ["experiment", *map(str, args)], catch_exceptions=False)
+    result = CliRunner().invoke(main, [*map(str, args)], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result
 
@@ -125,7 +130,7 @@ def test_document_counts_agree_with_the_scorer(grid_file):
 
 
 def test_resuming_with_changed_settings_is_refused(grid_file, tmp_path):
-    from nerelproc.experiment import _check_same_config
+    from experiments.multitask.runner import _check_same_config
 
     grid = Grid(grid_file)
     out = tmp_path / "run"
@@ -137,8 +142,8 @@ def test_resuming_with_changed_settings_is_refused(grid_file, tmp_path):
 
 
 def test_cases_show_the_documents_that_differ_with_a_diagnosis(nerel_dir):
-    from nerelproc.document import Document
-    from nerelproc.experiment_report import Run, case_section
+    from nerelproc.io.document import Document
+    from experiments.multitask.report import Run, case_section
 
     gold = load_documents(nerel_dir / "jsonl" / "dev.jsonl")[:12]
 
@@ -207,10 +212,9 @@ def test_gradient_probe_measures_both_tasks_on_the_shared_layers(grid_file):
     grid = Grid(grid_file)
     if not (grid.run_dir("joint", 1) / "checkpoint.pt").exists():
         pytest.skip("needs the grid test's runs")
-    script = Path(__file__).parents[1] / "experiments" / "gradient_probe.py"
     out = grid.report.with_name("multitask_gradients.md")
-    subprocess.run([sys.executable, str(script), str(grid_file), "--run", "joint-s1", "--batches", "2", "--out",
-                    str(out)], check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "experiments.multitask.gradient_probe", str(grid_file), "--run", "joint-s1",
+                    "--batches", "2", "--out", str(out)], check=True, capture_output=True, cwd=ROOT)
     result = json.loads(out.with_suffix(".json").read_text())
     start, end = result["start"], result["end"]
     assert start["sigma"] == {"ner": 1.0, "cls": 1.0} and end["after_epoch"] == 1
@@ -223,7 +227,7 @@ def test_gradient_probe_measures_both_tasks_on_the_shared_layers(grid_file):
 
 
 def test_the_why_names_an_example_of_its_commonest_kind():
-    from nerelproc.experiment_report import _kinds_by_count, _kinds_phrase
+    from experiments.multitask.report import _kinds_by_count, _kinds_phrase
 
     kinds = ["missed"] * 3 + ["split"] * 3 + ["type"]
     assert _kinds_by_count(kinds)[0] == ("split", 3)  # a tie keeps the fixed order, as the phrase does

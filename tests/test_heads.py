@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nerelproc.heads import Heads, combine_cls_partials
+from nerelproc.runtime.heads import Heads, combine_cls_partials
 
 
 def random_heads(rng, hidden=16, channels=5, labels=7):
@@ -26,7 +26,7 @@ def test_numpy_heads_equal_the_torch_heads():
     torch = pytest.importorskip("torch")
     from transformers import BertConfig, BertModel
 
-    from nerelproc.model import JointModel
+    from nerelproc.training.model import JointModel
 
     encoder = BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                                    intermediate_size=32), add_pooling_layer=False)

@@ -6,9 +6,9 @@ from collections import Counter
 import orjson
 import pytest
 
-from nerelproc.document import Entity
-from nerelproc.readers import read_documents, read_jsonl, read_records, read_text
-from nerelproc.writers import document_to_json, write_brat_document, write_jsonl
+from nerelproc.io.document import Entity
+from nerelproc.io.readers import read_documents, read_jsonl, read_records, read_text
+from nerelproc.io.writers import document_to_json, write_brat_document, write_jsonl
 
 SPLITS = ("train", "dev", "test")
 MALFORMED = ("train", "21013_text", 52)  # a stray fragment of text in the release
@@ -178,7 +178,7 @@ def test_missing_input_raises(tmp_path):
 
 
 def test_raw_objects_with_foreign_annotation_fields_are_still_read(tmp_path):
-    from nerelproc.readers import read_records
+    from nerelproc.io.readers import read_records
 
     path = tmp_path / "raw.jsonl"
     path.write_text('{"id": "x", "text": "Москва", "entities": [{"label": "LOC"}]}\n', encoding="utf-8")

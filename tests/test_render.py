@@ -17,11 +17,11 @@ import pytest
 from click.testing import CliRunner
 
 from nerelproc.cli import main
-from nerelproc.document import Document, Entity
-from nerelproc.readers import read_documents
-from nerelproc.render import Mark, layout, render_page
-from nerelproc.schema import entity_types
-from nerelproc.writers import write_jsonl
+from nerelproc.io.document import Document, Entity
+from nerelproc.io.readers import read_documents
+from nerelproc.analysis.render import Mark, layout, render_page
+from nerelproc.io.schema import entity_types
+from nerelproc.io.writers import write_jsonl
 
 CHROMIUM_ARGS = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

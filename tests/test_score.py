@@ -5,9 +5,9 @@ import pytest
 from click.testing import CliRunner
 
 from nerelproc.cli import main
-from nerelproc.document import Document, Entity
-from nerelproc.schema import relation_types
-from nerelproc.score import flat_tags, format_report, multilabel_scores, outermost, score_documents, words
+from nerelproc.io.document import Document, Entity
+from nerelproc.io.schema import relation_types
+from nerelproc.evaluation.score import flat_tags, format_report, multilabel_scores, outermost, score_documents, words
 
 TEXT = "Жолт Хорняк возглавил клуб Бананц (Ереван)"
 #       0    5      12        22   27     34 35    41
@@ -236,8 +236,8 @@ def test_format_report():
 def test_one_f1_for_scoring_and_threshold_tuning():
     import numpy as np
 
-    from nerelproc.score import f1_score, prf
-    from nerelproc.thresholds import micro_macro
+    from nerelproc.evaluation.score import f1_score, prf
+    from nerelproc.training.thresholds import micro_macro
 
     assert prf(0, 0, 0)["f1"] == 1.0 == float(f1_score(0, 0, 0))  # nothing to find, nothing predicted
     assert prf(1, 1, 0)["f1"] == float(f1_score(1, 1, 0)) == 2 / 3

@@ -1,8 +1,8 @@
 import numpy as np
 
-from nerelproc.document import Entity
-from nerelproc.tagging import B, I, O, TagScheme
-from nerelproc.windows import encode
+from nerelproc.io.document import Entity
+from nerelproc.runtime.tagging import B, I, O, TagScheme
+from nerelproc.runtime.windows import encode
 
 
 def word_tokenizer():
@@ -72,11 +72,11 @@ def test_scheme_ceiling_on_the_train_split_is_at_least_99_percent(nerel_dir, pru
     """gold -> tags -> decode -> entities, scored against gold with the nested metric."""
     from tokenizers import Tokenizer
 
-    from nerelproc.readers import read_documents
-    from nerelproc.schema import entity_types
-    from nerelproc.score import score_documents
-    from nerelproc.document import Document
-    from nerelproc.windows import ner_tokenizer
+    from nerelproc.io.readers import read_documents
+    from nerelproc.io.schema import entity_types
+    from nerelproc.evaluation.score import score_documents
+    from nerelproc.io.document import Document
+    from nerelproc.runtime.windows import ner_tokenizer
 
     tokenizer = ner_tokenizer(Tokenizer.from_file(str(pruned_encoder_dir / "tokenizer.json")))
     scheme = TagScheme(entity_types(), layers=3)

@@ -9,7 +9,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from nerelproc.train import Trainer, TrainConfig, batches, load_documents, run  # noqa: E402
+from nerelproc.training.config import TrainConfig  # noqa: E402
+from nerelproc.training.data import batches, load_documents  # noqa: E402
+from nerelproc.training.run import run  # noqa: E402
+from nerelproc.training.trainer import Trainer  # noqa: E402
 from tiny_model import build_tiny_encoder  # noqa: E402
 
 
@@ -92,7 +95,7 @@ def test_refuses_to_overwrite_a_run_without_resume(tiny, tmp_path):
 
 
 def _jsonl(tiny, split, tmp_path):
-    from nerelproc.writers import write_jsonl
+    from nerelproc.io.writers import write_jsonl
 
     path = tmp_path / f"{split}.jsonl"
     if not path.exists():

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from nerelproc.windows import merge, plan_windows
+from nerelproc.runtime.windows import merge, plan_windows
 
 
 @pytest.mark.parametrize("n_tokens", [0, 1, 37, 510, 511, 1020, 1021, 5000, 12345])
@@ -30,7 +30,7 @@ def test_ownership_is_most_central():
 def test_windows_cover_every_character_of_a_long_document():
     from tokenizers import Tokenizer, models, pre_tokenizers
 
-    from nerelproc.windows import encode
+    from nerelproc.runtime.windows import encode
 
     tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()

@@ -1,0 +1,1 @@
+"""Looking at data and predictions: the corpus EDA report, plots, the review page."""

@@ -1,0 +1,273 @@
+"""Review pages: annotated documents, optionally against gold, as one self-contained HTML file.
+
+``render_page(pairs)`` turns ``(document, gold_or_None)`` pairs into an HTML string. The
+page is the Jinja2 template ``templates/review.html`` (autoescaped; its CSS and JS are
+inlined from ``review.css`` and ``review.js``), filled from a view model built here.
+
+Layout: each document's text becomes a tree of ``Node``\\ s, one per entity fragment.
+A fragment inside another is a child element of the other, so nested entities are
+drawn inside their parents. Fragments are placed by start, then longest first; of two
+identical ranges the one first in (type, verdict) order is the outer one. A fragment
+that crosses the one it starts in (overlapping, not nested) is cut where that one ends,
+and the rest is placed on its own, like the fragments of a discontinuous entity.
+
+The page contract, for scripts and tests (one element per fragment)::
+
+    <span class="ent" data-entity="3.12" data-type="PERSON" data-start="17" data-end="28"
+          data-verdict="tp">Жолт Хорняк</span>
+
+``data-start``/``data-end`` are the exact ``str`` offsets of the text inside the element
+(its ``textContent``); all fragments of one entity share ``data-entity`` (unique on the
+page), so a document's entity count is its number of distinct ``data-entity`` values.
+With gold, ``data-verdict`` is ``tp`` (predicted and in gold), ``fp`` (predicted only)
+or ``fn`` (gold only, missed), compared as ``nerelproc score`` does: exact
+(type, spans), each side a set per document.
+"""
+
+import heapq
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import jinja2
+import markupsafe
+
+from nerelproc.io.schema import entity_types
+from nerelproc.evaluation.score import entity_keys, prf
+
+VERDICTS = {"tp": "correct", "fp": "spurious (predicted only)", "fn": "missed (gold only)"}
+MAX_HEIGHT = 8  # underline offsets beyond this share the last one (CSS classes h0..h8)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One entity as drawn: a page-wide id, its type, spans and verdict (None without gold)."""
+
+    id: str
+    type: str
+    spans: tuple
+    verdict: str | None = None
+
+
+@dataclass
+class Node:
+    """A range of the text: the whole text (``mark`` None) or one entity fragment."""
+
+    start: int
+    end: int
+    mark: Mark | None = None
+    children: list = field(default_factory=list)
+    pieces: list = field(default_factory=list)  # text strings and child nodes, in text order
+    height: int = 0  # levels of fragments below this one: how far down its underline goes
+    first: bool = False  # the entity's first fragment: carries the verdict marker
+    last: bool = False  # the entity's last fragment: carries the type label
+
+
+@dataclass
+class Chip:
+    """A document label (relation type), its verdict against gold and its probability."""
+
+    label: str
+    verdict: str | None = None
+    score: float | None = None
+
+
+@dataclass
+class DocumentView:
+    number: int  # 1-based position on the page
+    id: str
+    text: str
+    root: Node
+    marks: list
+    chips: list
+    ner: dict | None = None  # tp, fp, fn, p, r, f1 (with gold)
+    cls: dict | None = None
+    note: str | None = None  # why a document is shown without verdicts
+
+
+def layout(text, marks):
+    """The fragment tree of ``text`` for ``marks`` (see the module docstring for the rules)."""
+    order = sorted(range(len(marks)), key=lambda i: (marks[i].type, marks[i].verdict or ""))
+    rank = {index: position for position, index in enumerate(order)}
+    heap = [(start, -end, rank[i], i) for i, mark in enumerate(marks) for start, end in mark.spans]
+    heapq.heapify(heap)
+    root = Node(0, len(text))
+    stack = [root]
+    fragments = {}  # mark index -> its nodes, in text order
+    while heap:
+        start, negative_end, position, index = heapq.heappop(heap)
+        end = -negative_end
+        while stack[-1] is not root and stack[-1].end <= start:
+            stack.pop()
+        parent = stack[-1]
+        if end > parent.end:  # crossing: keep the part inside, place the rest later
+            heapq.heappush(heap, (parent.end, -end, position, index))
+            end = parent.end
+        node = Node(start, end, marks[index])
+        parent.children.append(node)
+        stack.append(node)
+        fragments.setdefault(index, []).append(node)
+    for nodes in fragments.values():
+        nodes[0].first = nodes[-1].last = True
+    _finish(text, root)
+    return root
+
+
+def _finish(text, node):
+    """Fill ``pieces`` and ``height`` bottom-up (recursion depth = nesting depth)."""
+    at, height = node.start, -1
+    for child in node.children:
+        if child.start > at:
+            node.pieces.append(text[at : child.start])
+        node.pieces.append(child)
+        height = max(height, _finish(text, child))
+        at = child.end
+    if node.end > at:
+        node.pieces.append(text[at : node.end])
+    node.height = min(height + 1, MAX_HEIGHT)
+    return node.height
+
+
+def compare(pred, gold, keep=None):
+    """Marks of ``pred`` (verdicts against ``gold`` if given) and the NER counts.
+
+    Every predicted entity is drawn; a gold entity is added (``fn``) when its exact key
+    is not predicted, once per distinct key. ``keep`` filters entity types.
+    """
+    keep = keep or (lambda entity_type: True)
+    predicted = [entity for entity in pred.entities if keep(entity.type)]
+    if gold is None:
+        return [(e.type, e.spans, None) for e in predicted], None
+    pred_keys = {key for key in entity_keys(pred) if keep(key[0])}
+    gold_keys = {key for key in entity_keys(gold) if keep(key[0])}
+    marks = [(e.type, e.spans, "tp" if e.key in gold_keys else "fp") for e in predicted]
+    missed = set()
+    for entity in gold.entities:
+        if entity.key in gold_keys - pred_keys and entity.key not in missed:
+            missed.add(entity.key)
+            marks.append((entity.type, entity.spans, "fn"))
+    counts = {"tp": len(pred_keys & gold_keys), "fp": len(pred_keys - gold_keys), "fn": len(gold_keys - pred_keys)}
+    return marks, {**counts, **prf(counts["tp"], counts["fp"], counts["fn"])}
+
+
+def label_chips(pred, gold):
+    """Chips for the predicted labels (and, with gold, the missed ones), and the CLS counts."""
+    scores = pred.extra.get("relation_scores")
+    scores = scores if isinstance(scores, dict) else {}
+    predicted = set(pred.gold_relation_types())
+
+    def chip(label, verdict=None):
+        score = scores.get(label)
+        return Chip(label, verdict, float(score) if isinstance(score, (int, float)) else None)
+
+    if gold is None:
+        return [chip(label) for label in sorted(predicted)], None
+    expected = set(gold.gold_relation_types())
+    chips = [chip(label, _verdict(label in predicted, label in expected)) for label in sorted(predicted | expected)]
+    counts = {"tp": len(predicted & expected), "fp": len(predicted - expected), "fn": len(expected - predicted)}
+    return chips, {**counts, **prf(counts["tp"], counts["fp"], counts["fn"])}
+
+
+def _verdict(predicted, expected):
+    return "tp" if predicted and expected else "fp" if predicted else "fn"
+
+
+def document_view(number, pred, gold=None, keep=None, note=None):
+    marks, ner = compare(pred, gold, keep)
+    chips, cls = label_chips(pred, gold)
+    marks = [Mark(f"{number}.{i}", *mark) for i, mark in enumerate(marks, 1)]
+    return DocumentView(number, str(pred.id), pred.text, layout(pred.text, marks), marks, chips, ner, cls, note)
+
+
+def pair_with_gold(documents, gold_documents, warn):
+    """``(document, gold)`` pairs in input order, gold matched by ``str(id)``; gold None if absent.
+
+    A document without gold, or whose gold text differs, is shown without verdicts.
+    """
+    gold = {}
+    for document in gold_documents:
+        gold.setdefault(str(document.id), document)
+    pairs, missing = [], []
+    for document in documents:
+        match = gold.get(str(document.id))
+        if match is None:
+            missing.append(str(document.id))
+        elif match.text != document.text:
+            warn(f"document {document.id}: its text differs from the gold text; shown without verdicts")
+            match = None
+        pairs.append((document, match))
+    if missing:
+        shown = ", ".join(missing[:10]) + (", ..." if len(missing) > 10 else "")
+        warn(f"{len(missing)} document(s) have no gold document, shown without verdicts: {shown}")
+    return pairs
+
+
+def type_colours(names):
+    """A stable colour per type: NEREL types in schema order, others after them by name."""
+    known = {name: i for i, name in enumerate(entity_types())}
+    ordered = sorted(names, key=lambda name: (known.get(name, len(known)), name))
+    slots = {name: known.get(name, len(known) + j) for j, name in enumerate(ordered)}
+    # golden-angle hues keep neighbouring types apart; two lightness bands double the palette
+    return {name: f"hsl({slots[name] * 137.508 % 360:.0f} 70% {38 if slots[name] % 2 else 46}%)" for name in ordered}
+
+
+def _total(views, part):
+    entries = [getattr(view, part) for view in views if getattr(view, part) is not None]
+    if not entries:
+        return None
+    counts = {name: sum(entry[name] for entry in entries) for name in ("tp", "fp", "fn")}
+    return {**counts, **prf(counts["tp"], counts["fp"], counts["fn"]), "documents": len(entries)}
+
+
+def keep_cr(text):
+    """Escaped text whose CRs survive: the HTML parser turns a raw CR into LF, a reference it keeps."""
+    return markupsafe.escape(text).replace("\r", markupsafe.Markup("&#13;"))
+
+
+def _environment():
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("nerelproc.analysis", "templates"),
+        autoescape=True,  # every {{ value }} is HTML-escaped by Jinja; nothing is escaped here
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["keep_cr"] = keep_cr
+    return environment
+
+
+def render_page(pairs, title="nerelproc review", source=None, types=None):
+    """The HTML page for ``(document, gold_or_None)`` pairs; ``types`` limits entity types."""
+    keep = (lambda entity_type: entity_type in types) if types else None
+    views = []
+    for number, (pred, gold) in enumerate(pairs, 1):
+        views.append(document_view(number, pred, gold, keep))
+    present = sorted({mark.type for view in views for mark in view.marks})
+    colours = type_colours(present)
+    type_counts = {name: 0 for name in colours}
+    verdict_counts = {name: 0 for name in VERDICTS}
+    for view in views:
+        for mark in view.marks:
+            type_counts[mark.type] += 1
+            if mark.verdict:
+                verdict_counts[mark.verdict] += 1
+    template = _environment().get_template("review.html")
+    return template.render(
+        title=title,
+        source=source,
+        generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        documents=views,
+        with_gold=any(view.ner is not None for view in views),
+        types=[{"name": name, "colour": colour, "count": type_counts[name]} for name, colour in colours.items()],
+        type_class={name: f"t{i}" for i, name in enumerate(colours)},
+        verdicts=[{"name": name, "meaning": meaning, "count": verdict_counts[name]} for name, meaning in VERDICTS.items()],
+        only_types=sorted(types) if types else None,
+        ner_total=_total(views, "ner"),
+        cls_total=_total(views, "cls"),
+        entity_total=sum(len(view.marks) for view in views),
+        max_height=MAX_HEIGHT,
+    )
+
+
+def default_title(path):
+    return f"nerelproc review: {os.path.basename(os.path.normpath(str(path)))}"

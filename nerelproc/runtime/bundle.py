@@ -1,0 +1,120 @@
+"""The model directory: its format (``Bundle``, the one owner of ``nerelproc.json``), where
+the bundled one is, loading one into a ``Predictor``, its identity.
+
+A model directory holds ``nerelproc.json`` (labels, thresholds, windowing),
+``tokenizer.json`` (the NER tokenizer), ``heads.npz`` and either ``ct2/`` (the
+exported int8 encoder; needs only ctranslate2) or ``encoder/`` (a transformers
+checkpoint, as ``nerelproc train`` writes it; needs torch). Nothing here imports
+torch unless the torch backend is asked for.
+"""
+
+import json
+import os
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from tokenizers import Tokenizer
+
+from nerelproc.runtime.encoders import ct2_encoder, torch_encoder
+from nerelproc.runtime.heads import Heads
+from nerelproc.runtime.predictor import Predictor
+
+MODEL_NAME = "nerel-e5-small-int8"
+CONFIG_FILE = "nerelproc.json"
+OPTIONAL = ("train_config", "log_vars", "quantization", "exported_from")  # written only when set
+
+
+@dataclass
+class Bundle:
+    """What ``nerelproc.json`` holds: labels, thresholds, windowing, provenance.
+
+    ``nerelproc train`` writes it (``train_config``, ``log_vars``), ``nerelproc export``
+    adds ``quantization`` and ``exported_from``, the runtime and the model card read it.
+    Keys this version does not know are kept in ``extra`` and written back.
+    """
+
+    entity_types: list
+    relation_types: list
+    layers: int
+    max_length: int
+    stride: int | None  # None: three quarters of a window
+    cls_id: int
+    sep_id: int
+    thresholds: list
+    thresholds_tuning: dict | None
+    tasks: list
+    hidden_size: int
+    train_config: dict | None = None
+    log_vars: list | None = None
+    quantization: str | None = None
+    exported_from: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, model_dir):
+        data = json.loads((Path(model_dir) / CONFIG_FILE).read_text("utf-8"))
+        names = {f.name for f in fields(cls)} - {"extra"}
+        return cls(**{k: v for k, v in data.items() if k in names},
+                   extra={k: v for k, v in data.items() if k not in names})
+
+    def to_json(self):
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "extra"}
+        data = {k: v for k, v in data.items() if k not in OPTIONAL or v is not None}
+        return {**data, **self.extra}
+
+    def save(self, model_dir):
+        (Path(model_dir) / CONFIG_FILE).write_text(json.dumps(self.to_json(), indent=1, ensure_ascii=False))
+
+
+
+def default_model_dir():
+    """The bundled model: ``$NERELPROC_MODEL``, the source tree's ``models/``, or the installed copy."""
+    candidates = [
+        Path(os.environ["NERELPROC_MODEL"]) if os.environ.get("NERELPROC_MODEL") else None,
+        Path(__file__).resolve().parents[2] / "models" / MODEL_NAME,  # a checkout (or pip install -e)
+        Path(sys.prefix) / "share" / "nerelproc" / "models" / MODEL_NAME,  # pip install . (data_files)
+    ]
+    for candidate in filter(None, candidates):
+        if (candidate / CONFIG_FILE).exists():
+            return candidate
+    raise FileNotFoundError(
+        f"no bundled model found (models/{MODEL_NAME}); pass --model DIR "
+        "(a directory written by `nerelproc export` or `nerelproc train`)"
+    )
+
+
+def load_predictor(model_dir=None, backend="auto", threads=0, batch_windows=1):
+    model_dir = Path(model_dir) if model_dir else default_model_dir()
+    bundle = Bundle.load(model_dir)
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    heads = Heads.load(model_dir / "heads.npz")
+    if backend == "auto":
+        backend = "ct2" if (model_dir / "ct2").exists() else "torch"
+    if backend == "ct2":
+        encode_batch = ct2_encoder(model_dir / "ct2", threads)
+    elif backend == "torch":
+        encode_batch = torch_encoder(model_dir / "encoder", threads)
+    else:
+        raise ValueError(f"unknown backend {backend!r}")
+    return Predictor(tokenizer, heads, bundle, encode_batch, batch_windows)
+
+
+def model_identity(model_dir=None):
+    """sha256 over the files that decide a model's output: what a resumed run must match."""
+    import hashlib
+
+    model_dir = Path(model_dir) if model_dir else default_model_dir()
+    digest = hashlib.sha256()
+    names = [CONFIG_FILE, "tokenizer.json", "heads.npz"]
+    for sub in ("ct2", "encoder"):
+        if (model_dir / sub).is_dir():
+            names += sorted(f"{sub}/{p.name}" for p in (model_dir / sub).iterdir() if p.is_file())
+    for name in names:
+        path = model_dir / name
+        if path.is_file():
+            digest.update(name.encode() + b"\0")
+            with open(path, "rb") as file:
+                for chunk in iter(lambda: file.read(1 << 20), b""):
+                    digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,106 @@
+"""From texts to entities and relation types, whatever runs the encoder.
+
+``Predictor`` owns the steps that do not depend on the encoder's runtime:
+tokenising, windowing, the numpy heads and decoding. The encoder is any function
+from a list of token-id arrays of *equal length* to a list of ``[length, hidden]``
+state arrays: CTranslate2 int8 at annotation time, torch fp32 while training. So the
+dev scores seen in training and the output of ``annotate`` come from one code path.
+
+Two guarantees shape this module:
+
+- **A document's output depends on nothing but the document.** An encoder call only
+  ever holds windows of the same length (no padding, and CTranslate2 quantises each
+  row with its own scale), the heads run window by window, and a document's
+  per-window results are combined in window order. Neighbours, batch size, buffer
+  size and input order cannot change a bit of it (``tests/test_annotate.py``).
+- **Memory is bounded by a window, not by the document.** The encoder states of a
+  window are turned into NER tags and a partial CLS pooling as soon as they exist,
+  then dropped; only int8 tags and per-window pooling sums are kept.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from nerelproc.io.document import Entity
+from nerelproc.runtime.heads import combine_cls_partials, sigmoid
+from nerelproc.runtime.tagging import TagScheme
+from nerelproc.runtime.windows import encode, plan_windows, window_inputs
+
+
+@dataclass
+class Prediction:
+    entities: list  # [Entity]
+    relation_scores: np.ndarray  # [labels] probabilities
+    relation_types: list  # names over the thresholds
+    labels: list  # the names of relation_scores' entries
+
+
+class _DocumentState:
+    """What is kept of one document while its windows are encoded."""
+
+    def __init__(self, text, encoded, windows, channels):
+        self.text, self.encoded, self.windows = text, encoded, windows
+        self.tags = np.zeros((len(encoded.ids), channels), dtype=np.int8)
+        self.cls_partials = [None] * len(windows)
+
+
+class Predictor:
+    def __init__(self, tokenizer, heads, config, encode_batch, batch_windows=1, tasks=("ner", "cls")):
+        self.tokenizer = tokenizer
+        self.heads = heads
+        self.config = config
+        self.scheme = TagScheme(config.entity_types, config.layers)
+        self.labels = list(config.relation_types)
+        self.thresholds = np.asarray(config.thresholds, dtype=np.float32)
+        self.encode_batch = encode_batch
+        self.batch_windows = max(1, int(batch_windows))
+        self.cls_id, self.sep_id = config.cls_id, config.sep_id
+        self.tasks = tasks  # one task only: what a single-task pipeline would compute (benchmarks)
+
+    def predict(self, texts):
+        documents = [self._plan(text) for text in texts]
+        for batch in self._equal_length_batches(documents):
+            inputs = [window_inputs(documents[d].encoded, documents[d].windows[k], self.cls_id, self.sep_id)
+                      for d, k in batch]
+            for (d, k), states in zip(batch, self.encode_batch(inputs)):
+                self._consume(documents[d], k, states[1:-1])  # drop <s> and </s>
+        return [self._finish(document) for document in documents]
+
+    def _plan(self, text):
+        encoded = encode(self.tokenizer, text)
+        windows = plan_windows(len(encoded.ids), self.config.max_length, self.config.stride)
+        return _DocumentState(text, encoded, windows, self.scheme.channels)
+
+    def _equal_length_batches(self, documents):
+        """``[(document, window), ...]`` groups of at most ``batch_windows`` windows of one length."""
+        by_length = defaultdict(list)
+        for d, document in enumerate(documents):
+            for k, window in enumerate(document.windows):
+                if window.end > window.start:
+                    by_length[window.end - window.start].append((d, k))
+        for length in sorted(by_length):
+            group = by_length[length]
+            for start in range(0, len(group), self.batch_windows):
+                yield group[start : start + self.batch_windows]
+
+    def _consume(self, document, k, states):
+        """One window's states -> its owned tokens' NER tags and its share of the CLS pooling."""
+        window = document.windows[k]
+        owned = states[window.own_start - window.start : window.own_end - window.start]
+        if "ner" in self.tasks:
+            document.tags[window.own_start : window.own_end] = self.heads.ner_tags(owned)
+        if "cls" in self.tasks:
+            document.cls_partials[k] = self.heads.cls_partial(owned)
+
+    def _finish(self, document):
+        entities = self.scheme.decode(document.tags, document.encoded.offsets, document.text)
+        partials = [p for p in document.cls_partials if p is not None]
+        scores = sigmoid(combine_cls_partials(partials, self.heads))
+        chosen = [label for label, score, t in zip(self.labels, scores, self.thresholds) if score >= t]
+        return Prediction(entities, scores, sorted(chosen), self.labels)
+
+
+def entities_with_ids(entities):
+    return [Entity(e.type, e.spans, f"T{i}") for i, e in enumerate(entities, 1)]

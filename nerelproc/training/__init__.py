@@ -1,0 +1,2 @@
+"""Training with torch: the joint model, data preparation, the training loop,
+checkpoints, threshold tuning, export to the runtime, and the default encoder."""

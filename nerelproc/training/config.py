@@ -1,0 +1,36 @@
+"""What a training run is asked to do: ``TrainConfig``, torch-free.
+
+The grid of the multi-task study and ``experiment --analyse-only`` read it without
+importing torch.
+"""
+
+from dataclasses import dataclass
+
+CHECKPOINT = "checkpoint.pt"
+
+
+@dataclass
+class TrainConfig:
+    encoder: str = "default"
+    tasks: tuple = ("ner", "cls")
+    weighting: str = "uncertainty"  # or "fixed"
+    weights: tuple = (1.0, 1.0)  # fixed weights (ner, cls)
+    seed: int = 13
+    epochs: int = 10
+    patience: int = 3
+    max_length: int = 512
+    stride: int = 0  # 0: three quarters of a window
+    layers: int = 3  # nesting layers per entity type
+    freeze_layers: int = 0
+    batch_windows: int = 8
+    lr: float = 1e-4  # encoder
+    head_lr: float = 1e-3
+    sigma_lr: float = 0.02  # the s = log sigma^2 move too slowly at head_lr (issue 6)
+    weight_decay: float = 0.01
+    warmup: float = 0.06  # share of all steps
+    threads: int = 0  # 0: torch's default
+    max_train_docs: int = 0  # 0: all (small values are for tests)
+    device: str = "auto"  # "auto": cuda when available, else cpu
+    cache_dir: str = ""  # where frozen-layer outputs are kept between runs ("" : in memory only)
+    precision: str = "fp32"  # or "bf16": autocast the forward (weights and optimiser stay fp32)
+    attention_dropout: float = -1.0  # < 0: the encoder's own; 0 lets torch use its fused attention kernel

@@ -1,0 +1,64 @@
+"""Evaluation during and after training: predictions through the runtime's ``Predictor``,
+threshold tuning on dev, the model-selection score, and scoring a saved model on test."""
+
+import numpy as np
+
+from nerelproc.evaluation.score import score_documents
+from nerelproc.io.document import Document
+from nerelproc.io.readers import read_documents
+from nerelproc.io.writers import atomic_output, document_to_json, dumps_line
+from nerelproc.training.thresholds import tune
+
+
+def evaluate(predictor, examples, labels, thresholds=None, seed=0):
+    """``(scores, thresholds, tuning)`` on ``examples``; thresholds are tuned on them when not given (dev)."""
+    docs = [e.document for e in examples]
+    predictions = predict_in_chunks(predictor, docs)
+    probs = np.stack([p.relation_scores for p in predictions])
+    tuning = None
+    if thresholds is None:
+        gold = np.stack([e.target for e in examples]).astype(bool)
+        thresholds, mode, cv = tune(probs, gold, seed)
+        tuning = {"mode": mode, "cv": cv}
+    predicted_docs = []
+    for document, prediction in zip(docs, predictions):
+        chosen = [label for label, p, t in zip(labels, prediction.relation_scores, thresholds) if p >= t]
+        predicted_docs.append(
+            Document(document.id, document.text, prediction.entities, relation_types=sorted(chosen))
+        )
+    scores = score_documents(predicted_docs, docs, warn=lambda message: None)
+    return scores, np.asarray(thresholds, dtype=np.float32), tuning
+
+
+def selection_score(scores, tasks):
+    """What picks the best epoch: NER micro-F1, the mean of CLS micro and macro F1, or their mean."""
+    parts = []
+    if "ner" in tasks:
+        parts.append(scores["ner"]["micro"]["f1"])
+    if "cls" in tasks:
+        parts.append((scores["cls"]["micro"]["f1"] + scores["cls"]["macro"]["f1"]) / 2)
+    return float(np.mean(parts))
+
+
+def predict_in_chunks(predictor, documents, size=16):
+    """Predictions for ``documents``, a few at a time (bounded memory for the merged states)."""
+    predictions = []
+    for start in range(0, len(documents), size):
+        predictions += predictor.predict([d.text for d in documents[start : start + size]])
+    return predictions
+
+
+def score_model_dir(model_dir, gold_path, predictions_path=None, backend="torch"):
+    """Annotate the texts of ``gold_path`` with a saved model, score, optionally write predictions."""
+    from nerelproc.runtime.bundle import load_predictor
+
+    predictor = load_predictor(model_dir, backend=backend)
+    gold = list(read_documents(gold_path))
+    predicted = []
+    for document, p in zip(gold, predict_in_chunks(predictor, gold)):
+        predicted.append(Document(document.id, document.text, p.entities, relation_types=p.relation_types))
+    if predictions_path:
+        with atomic_output(predictions_path) as file:
+            for document in predicted:
+                file.write(dumps_line(document_to_json(document, renumber=True, relations=False)))
+    return score_documents(predicted, gold, warn=lambda message: None)

@@ -1,0 +1,275 @@
+"""The training loop of the joint model: setup, the step, the epoch loop with dev selection.
+
+One code path serves every configuration of the multi-task experiment:
+``tasks`` picks NER, CLS or both; ``weighting`` picks uncertainty or fixed weights.
+A checkpoint after every epoch holds everything needed to continue exactly
+(``checkpoints``), because work on our machines is cut off after 3 hours. Data
+preparation is in ``data``, evaluation and threshold tuning in ``evaluate``, the
+``nerelproc train`` orchestration in ``run``.
+"""
+
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from nerelproc.io import schema
+from nerelproc.io.writers import dumps_line
+from nerelproc.runtime.bundle import Bundle
+from nerelproc.runtime.predictor import Predictor
+from nerelproc.runtime.tagging import TagScheme
+from nerelproc.runtime.windows import ner_tokenizer, window_inputs
+from nerelproc.training.checkpoints import load_checkpoint, rewrite_metrics_log, save_checkpoint, seed_everything
+from nerelproc.training.config import CHECKPOINT
+from nerelproc.training.data import batches, frozen_layer_cache, make_examples
+from nerelproc.training.evaluate import evaluate, selection_score
+from nerelproc.training.model import JointModel, cls_loss, load_encoder, ner_loss, set_attention_dropout
+
+
+class Trainer:
+    def __init__(self, config, train_docs, dev_docs, out_dir, log=None):
+        self.config = config
+        self.out_dir = Path(out_dir)
+        self.log = log or (lambda message: tqdm.write(message, file=sys.stderr))
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        seed_everything(config.seed)
+        self.encoder, self.hf_tokenizer, self.cls_id, self.sep_id = load_encoder(config.encoder)
+        if config.attention_dropout >= 0:
+            set_attention_dropout(self.encoder, config.attention_dropout)
+        self.tokenizer = ner_tokenizer(self.hf_tokenizer.backend_tokenizer)
+        self.entity_types, self.labels = schema.entity_types(), schema.relation_types()
+        self.scheme = TagScheme(self.entity_types, config.layers)
+        if config.max_train_docs:
+            train_docs = train_docs[: config.max_train_docs]
+        make = lambda docs: make_examples(  # noqa: E731
+            docs, self.tokenizer, self.scheme, self.labels, config.max_length, config.stride or None
+        )
+        self.train, self.dev = make(train_docs), make(dev_docs)
+        self.device = torch.device(
+            ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else config.device
+        )
+        self.model = JointModel(self.encoder, self.scheme.channels, len(self.labels), config.freeze_layers)
+        self.model.to(self.device)
+        self.model.init_biases(*self._priors())
+        self.optimizer, self.scheduler = self._optimizer()
+        self.lower_cache = None
+        if config.freeze_layers:
+            self.lower_cache = frozen_layer_cache(self.model, self.encoder, self.tokenizer, self.train, config,
+                                                  self.cls_id, self.sep_id, self.device)
+        self.history, self.epoch, self.best, self.stale = [], 0, -1.0, 0
+
+    # -- setup -------------------------------------------------------------------
+
+    def _priors(self):
+        counts = np.ones((self.scheme.channels, 3))
+        for example in self.train:
+            for tag in range(3):
+                counts[:, tag] += (example.tags == tag).sum(0)
+        tag_prior = counts / counts.sum(1, keepdims=True)
+        label_prior = np.mean([e.target for e in self.train], 0)
+        return tag_prior, label_prior
+
+    def _optimizer(self):
+        c = self.config
+        encoder_params = [p for p in self.model.encoder.parameters() if p.requires_grad]
+        head_params = [self.model.ner.weight, self.model.ner.bias, self.model.cls_query, self.model.cls_weight]
+        groups = [
+            {"params": encoder_params, "lr": c.lr, "weight_decay": c.weight_decay},
+            {"params": head_params, "lr": c.head_lr, "weight_decay": c.weight_decay},
+            {"params": [self.model.cls_bias], "lr": c.head_lr, "weight_decay": 0.0},
+            {"params": [self.model.log_vars], "lr": c.sigma_lr, "weight_decay": 0.0},
+        ]
+        optimizer = torch.optim.AdamW(groups)
+        steps_per_epoch = sum(1 for _ in batches(self.train, c.batch_windows, np.random.default_rng(0)))
+        total = max(1, steps_per_epoch * c.epochs)
+        warmup = max(1, int(total * c.warmup))
+        schedule = lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup)))  # noqa: E731
+        return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+    # -- one step ----------------------------------------------------------------
+
+    def _batch_tensors(self, indices):
+        rows = []  # (example index, window number, window)
+        for i in indices:
+            rows.extend((i, k, w) for k, w in enumerate(self.train[i].windows))
+        length = max(w.end - w.start for _, _, w in rows) + 2
+        n_channels = self.scheme.channels
+        input_ids = torch.full((len(rows), length), self.hf_tokenizer.pad_token_id or 0, dtype=torch.long)
+        attention = torch.zeros((len(rows), length), dtype=torch.long)
+        tags = torch.zeros((len(rows), length, n_channels), dtype=torch.long)
+        content = torch.zeros((len(rows), length))  # real tokens, no specials
+        owned = torch.zeros((len(rows), length), dtype=torch.bool)
+        lower = None
+        if self.lower_cache is not None:
+            lower = torch.zeros((len(rows), length, self.encoder.config.hidden_size), device=self.device)
+        for row, (i, k, w) in enumerate(rows):
+            example = self.train[i]
+            ids = window_inputs(example.encoded, w, self.cls_id, self.sep_id)
+            n = len(ids)
+            input_ids[row, :n] = torch.as_tensor(ids)
+            attention[row, :n] = 1
+            tags[row, 1 : n - 1] = torch.as_tensor(example.tags[w.start : w.end])
+            content[row, 1 : n - 1] = 1
+            owned[row, 1 + w.own_start - w.start : 1 + w.own_end - w.start] = True
+            if lower is not None:
+                lower[row, :n] = self.lower_cache[i][k]
+        doc_rows = {}
+        for row, (i, _, _) in enumerate(rows):
+            doc_rows.setdefault(i, []).append(row)
+        to = lambda t: t.to(self.device)  # noqa: E731
+        return to(input_ids), to(attention), to(tags), to(content), to(owned), lower, doc_rows
+
+    def losses(self, indices):
+        """``{task: loss}`` of one batch of training documents, for the tasks being trained."""
+        c = self.config
+        input_ids, attention, tags, content, owned, lower, doc_rows = self._batch_tensors(indices)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=c.precision == "bf16"):
+            states = self.model.states(input_ids, attention, lower)
+        states = states.float()  # the heads and losses in fp32
+        losses = {}
+        if "ner" in c.tasks:
+            losses["ner"] = ner_loss(self.model.ner_logits(states), tags, content)
+        if "cls" in c.tasks:
+            logits = torch.stack([self.model.cls_logits(states[rows][owned[rows]]) for rows in doc_rows.values()])
+            targets = torch.as_tensor(np.stack([self.train[i].target for i in doc_rows]), device=self.device)
+            losses["cls"] = cls_loss(logits, targets)
+        return losses
+
+    def _step(self, indices):
+        c = self.config
+        losses = self.losses(indices)
+        total = self.model.combine(losses, c.weighting, c.weights)
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], 1.0)
+        self.optimizer.step()
+        self.scheduler.step()
+        return float(total.detach()), {task: float(loss.detach()) for task, loss in losses.items()}
+
+    # -- evaluation --------------------------------------------------------------
+
+    def predictor(self, thresholds=None):
+        from nerelproc.runtime.encoders import torch_batch_encoder
+
+        self.model.eval()
+        encode_batch = torch_batch_encoder(self.model.states, self.hf_tokenizer.pad_token_id or 0, self.device)
+        return Predictor(self.tokenizer, self.model.export_heads(), self.model_config(thresholds), encode_batch)
+
+    def evaluate(self, examples, thresholds=None):
+        """``(scores, thresholds, tuning)``; thresholds are tuned on ``examples`` when not given (dev)."""
+        return evaluate(self.predictor(), examples, self.labels, thresholds, self.config.seed)
+
+    # -- the loop ----------------------------------------------------------------
+
+    def fit(self, interrupt_after_steps=None):
+        c = self.config
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        (self.out_dir / "train_config.json").write_text(json.dumps(asdict(c), indent=1, ensure_ascii=False))
+        if self.epoch == 0:
+            (self.out_dir / "metrics.jsonl").unlink(missing_ok=True)  # a fresh start logs afresh
+        steps_done = 0
+        while self.epoch < c.epochs and self.stale < c.patience:
+            self.model.train()
+            rng = np.random.default_rng(c.seed * 1000 + self.epoch)  # the same order after a resume
+            started = time.time()
+            losses, bar = [], tqdm(
+                list(batches(self.train, c.batch_windows, rng)), desc=f"epoch {self.epoch + 1}", file=sys.stderr
+            )
+            for indices in bar:
+                total, parts = self._step(indices)
+                losses.append((total, parts))
+                bar.set_postfix(loss=f"{total:.3f}", **{k: f"{v:.3f}" for k, v in parts.items()})
+                steps_done += 1
+                if interrupt_after_steps is not None and steps_done >= interrupt_after_steps:
+                    raise KeyboardInterrupt("interrupted on request")
+            train_seconds = time.time() - started
+            scores, thresholds, tuning = self.evaluate(self.dev)
+            self.epoch += 1
+            record = {
+                "epoch": self.epoch,
+                "train_loss": float(np.mean([t for t, _ in losses])),
+                **{f"train_{k}_loss": float(np.mean([p[k] for _, p in losses])) for k in c.tasks},
+                "dev_ner_f1": scores["ner"]["micro"]["f1"],
+                "dev_flat_f1": scores["ner"]["flat"]["f1"],
+                "dev_coarse_f1": scores["ner"]["coarse"]["micro"]["f1"],
+                "dev_cls_micro_f1": scores["cls"]["micro"]["f1"],
+                "dev_cls_macro_f1": scores["cls"]["macro"]["f1"],
+                "dev_cls_samples_f1": scores["cls"]["samples"]["f1"],
+                "thresholds_mode": tuning["mode"],
+                "log_vars": self.model.log_vars.detach().tolist(),
+                "sigma": self.model.sigmas(),
+                "epoch_seconds": train_seconds,
+                "eval_seconds": time.time() - started - train_seconds,
+            }
+            record["selection"] = selection_score(scores, c.tasks)
+            self.history.append(record)
+            with open(self.out_dir / "metrics.jsonl", "ab") as file:
+                file.write(dumps_line(record))
+            self.log(_summary(record))
+            if record["selection"] > self.best:
+                self.best, self.stale = record["selection"], 0
+                self.save_model(self.out_dir / "best", thresholds, tuning)
+            else:
+                self.stale += 1
+            self.save_checkpoint()
+        return self.history
+
+    # -- saving ------------------------------------------------------------------
+
+    def model_config(self, thresholds=None, tuning=None):
+        """The ``Bundle`` (nerelproc.json) of the model as it stands."""
+        c = self.config
+        return Bundle(
+            entity_types=list(self.entity_types),
+            relation_types=list(self.labels),
+            layers=c.layers,
+            max_length=c.max_length,
+            stride=c.stride or None,
+            cls_id=self.cls_id,
+            sep_id=self.sep_id,
+            thresholds=[float(t) for t in (thresholds if thresholds is not None else [0.5] * len(self.labels))],
+            thresholds_tuning=tuning,
+            tasks=list(c.tasks),
+            hidden_size=self.encoder.config.hidden_size,
+        )
+
+    def save_model(self, path, thresholds, tuning):
+        """A directory transformers can load (``encoder/``) plus heads, labels, thresholds, config."""
+        path = Path(path)
+        (path / "encoder").mkdir(parents=True, exist_ok=True)
+        self.encoder.save_pretrained(path / "encoder")
+        self.hf_tokenizer.save_pretrained(path / "encoder")
+        self.tokenizer.save(str(path / "tokenizer.json"))  # the NER pre-split tokenizer
+        self.model.export_heads().save(path / "heads.npz")
+        bundle = self.model_config(thresholds, tuning)
+        bundle.train_config = asdict(self.config)
+        bundle.log_vars = self.model.log_vars.detach().tolist()
+        bundle.save(path)
+
+    def save_checkpoint(self):
+        progress = {"epoch": self.epoch, "best": self.best, "stale": self.stale, "history": self.history}
+        save_checkpoint(self.out_dir / CHECKPOINT, self.model, self.optimizer, self.scheduler, progress)
+
+    def resume(self):
+        path = self.out_dir / CHECKPOINT
+        if not path.exists():
+            return False
+        progress = load_checkpoint(path, self.model, self.optimizer, self.scheduler, self.device)
+        self.epoch, self.best, self.stale, self.history = (progress[k] for k in ("epoch", "best", "stale", "history"))
+        rewrite_metrics_log(self.out_dir / "metrics.jsonl", self.history)
+        return True
+
+
+def _summary(record):
+    sigma = " ".join(f"σ_{k}={v:.3f}" for k, v in record["sigma"].items())
+    return (
+        f"epoch {record['epoch']}: loss {record['train_loss']:.3f} | dev NER {record['dev_ner_f1']:.4f} "
+        f"flat {record['dev_flat_f1']:.4f} | CLS micro {record['dev_cls_micro_f1']:.4f} "
+        f"macro {record['dev_cls_macro_f1']:.4f} | {sigma} | {record['epoch_seconds']:.0f}s"
+    )
