@@ -199,3 +199,17 @@ def test_feed_files_blank_lines_case_and_gzip(tmp_path):
         assert [r.blank for r in records] == [False, True, True, False, True], name
         assert all(r.error is None for r in records)  # a blank line is not an error
         assert [d.id for d in read_documents(tmp_path / name)] == ["a", "b"]
+
+
+def test_a_new_output_clears_what_a_killed_run_left_half_written(tmp_path):
+    from nerelproc.runtime.annotate import JsonlOutput
+
+    stale = [tmp_path / ".out.jsonl.k3j_x1.tmp", tmp_path / ".out.jsonl.partial.json.9fz2.tmp"]
+    other = tmp_path / ".other.jsonl.abc.tmp"  # not ours: kept
+    for path in stale + [other]:
+        path.write_bytes(b"half")
+    output = JsonlOutput(tmp_path / "out.jsonl", {"input": "x"})
+    output.write(None, {"id": 1}, None)
+    output.close()
+    assert not any(path.exists() for path in stale) and other.exists()
+    assert (tmp_path / "out.jsonl").read_bytes() == b'{"id":1}\n'

@@ -1,5 +1,6 @@
 """Writers: NEREL-style JSONL and BRAT folders, and atomic output files."""
 
+import glob
 import os
 import tempfile
 from contextlib import contextmanager
@@ -78,6 +79,14 @@ def write_brat_files(folder, name, text, lines, labels=None):
     if labels is not None:
         with atomic_output(folder / f"{name}{LABELS_SUFFIX}", fsync=False) as file:
             file.write(orjson.dumps(labels) + b"\n")
+
+
+def remove_stale_temporaries(path):
+    """Delete what ``atomic_output(path)`` left behind when a run was killed mid-write.
+    Only the owner of ``path`` calls it (nobody else may be writing it then)."""
+    path = Path(path)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -29,7 +29,8 @@ import orjson
 
 from nerelproc.io.document import format_entity_line
 from nerelproc.runtime.predictor import entities_with_ids
-from nerelproc.io.writers import atomic_output, brat_name_problem, entity_lines, write_brat_files
+from nerelproc.io.writers import (atomic_output, brat_name_problem, entity_lines, remove_stale_temporaries,
+                                  write_brat_files)
 
 EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_SOME_FAILED = 0, 1, 2, 3
 
@@ -199,6 +200,8 @@ class JsonlOutput:
         self.sidecar = self.path.parent / f".{self.path.name}.partial.json"
         self.identity = identity or {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        for written_atomically in (self.path, self.sidecar):  # a killed run's half-written temporaries
+            remove_stale_temporaries(written_atomically)
         if resume and self.partial.exists():
             self.resumed = self._load_resume_state()
             self.file = open(self.partial, "r+b")

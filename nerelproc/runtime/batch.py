@@ -45,7 +45,7 @@ import orjson
 
 from .annotate import (EXIT_FATAL, EXIT_OK, EXIT_SOME_FAILED, JsonlOutput, Options, ResumeMismatch, Stats,
                        annotate_records, skip_resumed)
-from ..io.writers import atomic_output
+from ..io.writers import atomic_output, remove_stale_temporaries
 
 EXIT_LOCKED = 4
 MANIFEST_NAME = "manifest.json"
@@ -246,6 +246,7 @@ class Manifest:
         self.path = Path(out_dir) / MANIFEST_NAME
         self.data = {"version": MANIFEST_VERSION, "files": {}}
         self.saved = float("-inf")
+        remove_stale_temporaries(self.path)  # a killed run's half-written manifest (we hold the lock)
         if self.path.exists():
             try:
                 data = orjson.loads(self.path.read_bytes())
