@@ -211,6 +211,31 @@ def test_a_megabyte_document_is_annotated_whole(tiny_model, nerel_dir):
     assert all(0 <= e.start < e.end <= len(text) for e in prediction.entities)
 
 
+def test_a_huge_document_never_holds_its_encoder_states_whole(tiny_model, nerel_dir):
+    """Peak numpy memory of predicting one long document stays below one copy of its states
+    (the runtime before issue 11 held every window's states plus a merged copy: twice that)."""
+    import tracemalloc
+
+    from nerelproc.runtime.bundle import load_predictor
+
+    text = "\n\n".join(d.text for d in load_documents(nerel_dir / "jsonl" / "dev.jsonl"))[:300_000]
+    predictor = load_predictor(tiny_model, threads=1)
+    tokens = len(predictor._plan(text).encoded.ids)
+    hidden = predictor.heads.ner_weight.shape[0]
+
+    def peak_of(work):
+        tracemalloc.start()
+        try:
+            work()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    tokenising = peak_of(lambda: predictor._plan(text))  # the tokenizer's own lists, not the model's states
+    predicting = peak_of(lambda: predictor.predict([text]))
+    assert predicting - tokenising < tokens * hidden * 4, (predicting, tokenising, tokens * hidden * 4)
+
+
 # -- the reliability issue (11): batch independence, no silent loss, one readable line ----------
 
 
