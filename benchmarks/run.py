@@ -128,14 +128,10 @@ def quality(model, run, gold, texts_path, out_dir, threads):
 
 
 def figures(scores):
-    return {
-        "ner_nested_f1": scores["ner"]["micro"]["f1"],
-        "ner_flat_f1": scores["ner"]["flat"]["f1"],
-        "ner_per_loc_org_f1": scores["ner"]["coarse"]["micro"]["f1"],
-        "cls_micro_f1": scores["cls"]["micro"]["f1"],
-        "cls_macro_f1": scores["cls"]["macro"]["f1"],
-        "cls_samples_f1": scores["cls"]["samples"]["f1"],
-    }
+    from nerelproc.evaluation.score import headline
+
+    names = {"ner": "ner_nested", "flat": "ner_flat", "coarse": "ner_per_loc_org"}  # the benchmark JSON's keys
+    return {f"{names.get(name, name)}_f1": value for name, value in headline(scores).items()}
 
 
 def markdown(report, command):

@@ -19,13 +19,13 @@ from pathlib import Path
 import numpy as np
 
 from experiments.multitask.runner import METRICS, dig, read_jsonl, run_name, table_rows, train_command
-from nerelproc.evaluation.score import f1_score
+from nerelproc.evaluation.score import HEADLINE, HEADLINE_LABELS, f1_score
 
 ALPHA = 0.05
 TASK_METRIC = {"ner": "test_ner_f1", "cls": "test_cls_micro_f1"}  # what the verdict and bootstrap use
 TASK_NAME = {"ner": "NER (nested micro-F1)", "cls": "CLS (micro-F1)"}
-CURVES = (("dev_ner_f1", "dev NER nested micro-F1", "ner"), ("dev_flat_f1", "dev NER flat F1", "ner"),
-          ("dev_cls_micro_f1", "dev CLS micro-F1", "cls"), ("dev_cls_macro_f1", "dev CLS macro-F1", "cls"))
+CURVES = tuple((f"dev_{name}_f1", f"dev {HEADLINE_LABELS[name]}", HEADLINE[name][0])
+               for name in ("ner", "flat", "cls_micro", "cls_macro"))
 
 
 @dataclass
@@ -485,7 +485,7 @@ def md_table(header, rows):
 
 
 def _metric_task(column):
-    return "ner" if column.startswith("test_ner") or column in ("test_flat_f1", "test_coarse_f1") else "cls"
+    return HEADLINE[column.removeprefix("test_").removesuffix("_f1")][0]  # test_flat_f1 -> ner
 
 
 def summary_table(grid, groups):

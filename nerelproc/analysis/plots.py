@@ -1,5 +1,7 @@
 """Training curves as a PNG (matplotlib, headless)."""
 
+from nerelproc.evaluation.score import HEADLINE_LABELS
+
 
 def training_curves(history, path):
     import matplotlib
@@ -15,13 +17,8 @@ def training_curves(history, path):
             left.plot(epochs, [r[key] for r in history], "o-", label=key[6:])
     left.set(title="training loss", xlabel="epoch")
     left.legend()
-    for key, label in (
-        ("dev_ner_f1", "NER nested micro-F1"),
-        ("dev_flat_f1", "NER flat F1"),
-        ("dev_cls_micro_f1", "CLS micro-F1"),
-        ("dev_cls_macro_f1", "CLS macro-F1"),
-    ):
-        middle.plot(epochs, [r[key] for r in history], "o-", label=label)
+    for name in ("ner", "flat", "cls_micro", "cls_macro"):
+        middle.plot(epochs, [r[f"dev_{name}_f1"] for r in history], "o-", label=HEADLINE_LABELS[name])
     middle.set(title="dev", xlabel="epoch", ylim=(0, 1))
     middle.legend()
     for task in history[0]["sigma"]:

@@ -38,6 +38,7 @@ from nerelproc.cli._app import main
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT from its last checkpoint.")
 def train(train_path, dev_path, test_path, output, tasks, loss_weighting, weights, resume, **options):
     """Train on TRAIN, select on DEV, optionally score on TEST."""
+    from nerelproc.evaluation.score import headline
     from nerelproc.training.config import TrainConfig
     from nerelproc.training.run import run
 
@@ -62,10 +63,10 @@ def train(train_path, dev_path, test_path, output, tasks, loss_weighting, weight
         err=True,
     )
     if "test" in results:
-        t = results["test"]
+        t = headline(results["test"])
         click.echo(
-            f"test: NER nested {t['ner']['micro']['f1']:.4f} flat {t['ner']['flat']['f1']:.4f} "
-            f"coarse {t['ner']['coarse']['micro']['f1']:.4f} | CLS micro {t['cls']['micro']['f1']:.4f} "
-            f"macro {t['cls']['macro']['f1']:.4f} samples {t['cls']['samples']['f1']:.4f}",
+            f"test: NER nested {t['ner']:.4f} flat {t['flat']:.4f} "
+            f"coarse {t['coarse']:.4f} | CLS micro {t['cls_micro']:.4f} "
+            f"macro {t['cls_macro']:.4f} samples {t['cls_samples']:.4f}",
             err=True,
         )

@@ -269,6 +269,44 @@ def cls_scores(pairs, warn=None):
     return multilabel_scores(label_matrix(gold_sets, labels), label_matrix(pred_sets, labels), labels)
 
 
+# -------------------------------------------------------------------------- headline
+
+# The six headline figures, each written once: name -> path into a ``score_documents``
+# dict. Records and tables name them from these keys (``dev_ner_f1``, ``test_flat_f1``...).
+HEADLINE = {
+    "ner": ("ner", "micro", "f1"),  # nested micro-F1, NEREL's own metric
+    "flat": ("ner", "flat", "f1"),  # seqeval on the outermost layer
+    "coarse": ("ner", "coarse", "micro", "f1"),  # PER/LOC/ORG micro-F1
+    "cls_micro": ("cls", "micro", "f1"),
+    "cls_macro": ("cls", "macro", "f1"),
+    "cls_samples": ("cls", "samples", "f1"),
+}
+# Short labels (tables, plots, the experiment report).
+HEADLINE_LABELS = {
+    "ner": "NER nested micro-F1",
+    "flat": "NER flat F1",
+    "coarse": "NER coarse F1",
+    "cls_micro": "CLS micro-F1",
+    "cls_macro": "CLS macro-F1",
+    "cls_samples": "CLS samples-F1",
+}
+
+
+def dig(obj, path, default=None):
+    """``obj[path[0]][path[1]]...``, or ``default`` where a key is missing."""
+    for key in path:
+        if not isinstance(obj, dict) or key not in obj:
+            return default
+        obj = obj[key]
+    return obj
+
+
+def headline(scores, key="{}"):
+    """The headline figures of a ``score_documents`` dict, in ``HEADLINE`` order, named
+    ``key.format(name)`` (e.g. ``key="dev_{}_f1"``); a missing figure is ``None``."""
+    return {key.format(name): dig(scores, path) for name, path in HEADLINE.items()}
+
+
 # ----------------------------------------------------------------------------- entry
 
 
