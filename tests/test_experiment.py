@@ -176,11 +176,11 @@ def test_cases_show_the_documents_that_differ_with_a_diagnosis(nerel_dir):
         docs = {}
         for i, d in enumerate(gold):
             entities = [e for e in d.entities if not (i == 3 and drop_person and e.type == "PERSON")]
-            labels = [label for label in d.gold_relation_types() if not (i == 5 and drop_label and label == "WORKS_AS")]
+            labels = [label for label in d.relation_labels() if not (i == 5 and drop_label and label == "WORKS_AS")]
             docs[str(d.id)] = Document(d.id, d.text, entities, relation_types=labels)
         return Run(name, 1, (), {}, [], predictions=docs)
 
-    assert "WORKS_AS" in gold[5].gold_relation_types() and any(e.type == "PERSON" for e in gold[3].entities)
+    assert "WORKS_AS" in gold[5].relation_labels() and any(e.type == "PERSON" for e in gold[3].entities)
     joint, ner_only, cls_only = system("joint", False, False), system("ner-only", True, False), \
         system("cls-only", False, True)
     text = case_section(gold, (joint, ner_only), (joint, cls_only), 10)

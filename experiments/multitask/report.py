@@ -48,7 +48,7 @@ def _tp_fp_fn(pred, gold):
 
 
 def _labels(document):
-    return set(document.gold_relation_types()) if document is not None else set()
+    return set(document.relation_labels()) if document is not None else set()
 
 
 def document_counts(pred_docs, gold_docs):

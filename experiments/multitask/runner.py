@@ -276,7 +276,7 @@ def train_command(grid, name, seed):
     from nerelproc.training.config import TrainConfig
 
     config, default = asdict(grid.config(name, seed)), asdict(TrainConfig())
-    flag = {"weighting": "--loss-weighting"}
+    flag = {"weighting": "--loss-weighting", "batch_windows": "--batch-size"}
     parts = [
         "nerelproc train",
         f"--train {grid.spec['data']['train']}",

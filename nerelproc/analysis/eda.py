@@ -170,7 +170,7 @@ def split_stats(documents, tokenizer=None):
         stats["per_type_kept"] += per_type_kept(entities)
         stats["best_single_layer"] += best_single_layer(entities)
 
-        labels = document.gold_relation_types()
+        labels = document.relation_labels()
         stats["labels_per_doc"].append(len(labels))
         stats["relation_doc_freq"].update(labels)
         stats["relations"] += len(document.relations)

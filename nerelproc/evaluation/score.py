@@ -23,7 +23,7 @@ Figures
 ``cls``
     Multi-label document classification over the 49 relation types of
     ``schema.relation_types()``. Gold and predicted labels are
-    ``Document.gold_relation_types()`` (``relation_types`` when the document has it,
+    ``Document.relation_labels()`` (``relation_types`` when the document has it,
     else the types of its R-lines). Labels outside the schema are ignored (warned).
     ``micro`` pools all (document, label) decisions; ``macro`` is the unweighted mean
     over all 49 labels; ``samples`` is the mean over gold documents of per-document
@@ -261,8 +261,8 @@ def multilabel_scores(y_true, y_pred, labels):
 def cls_scores(pairs, warn=None):
     warn = warn or _default_warn
     labels = relation_types()
-    gold_sets = [set(gold.gold_relation_types()) for _, gold in pairs]
-    pred_sets = [set(pred.gold_relation_types()) if pred is not None else set() for pred, _ in pairs]
+    gold_sets = [set(gold.relation_labels()) for _, gold in pairs]
+    pred_sets = [set(pred.relation_labels()) if pred is not None else set() for pred, _ in pairs]
     unknown = set().union(*gold_sets, *pred_sets) - set(labels)
     if unknown:
         warn(f"relation types outside the schema are ignored: {', '.join(sorted(unknown))}")
