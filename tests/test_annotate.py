@@ -14,27 +14,10 @@ pytest.importorskip("torch")
 pytest.importorskip("ctranslate2")
 
 from nerelproc.io.document import parse_entity_line  # noqa: E402
-from nerelproc.training.config import TrainConfig  # noqa: E402
 from nerelproc.training.data import load_documents  # noqa: E402
-from nerelproc.training.run import run  # noqa: E402
 from nerelproc.io.writers import write_jsonl  # noqa: E402
-from tiny_model import build_tiny_encoder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory, nerel_dir):
-    from nerelproc.training.export import export
-
-    root = tmp_path_factory.mktemp("tiny_annotate")
-    docs = load_documents(nerel_dir / "jsonl" / "dev.jsonl")
-    build_tiny_encoder([d.text for d in docs[:30]], root / "encoder")
-    write_jsonl(docs[:6], root / "train.jsonl")
-    write_jsonl(docs[6:9], root / "dev.jsonl")
-    config = TrainConfig(encoder=str(root / "encoder"), epochs=1, max_length=64, threads=1, lr=1e-3)
-    run(config, root / "train.jsonl", root / "dev.jsonl", root / "run")
-    return export(root / "run", root / "model")
 
 
 def annotate(args, model, env=None, **kwargs):
@@ -417,7 +400,7 @@ def test_missing_extras_are_named(tiny_model, tmp_path, command):
     (tmp_path / "run" / "best" / "encoder").mkdir(parents=True)
     (tmp_path / "run" / "best" / "nerelproc.json").write_text("{}")
     if command[0] == "annotate":
-        command = command + ["--model", str(tiny_model), "-o", "out.jsonl"]
+        command = command + ["--model", str(tiny_model.parent / "run" / "best"), "-o", "out.jsonl"]  # has encoder/
     result = subprocess.run([sys.executable, "-c", MISSING_TORCH, *command], capture_output=True, cwd=tmp_path,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     stderr = result.stderr.decode()
@@ -451,3 +434,4 @@ def test_the_python_api_gives_what_the_cli_writes(tiny_model, nerel_dir, tmp_pat
     assert single.entities == results[0].entities and single.id == 1
     bad = list(annotator.annotate_many([{"id": "no text"}, "Москва"]))
     assert bad[0].error and bad[0].id == "no text" and bad[1].error is None
+

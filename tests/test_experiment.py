@@ -24,14 +24,12 @@ from experiments.multitask.report import document_counts, f1, fmt, paired_bootst
 from nerelproc.evaluation.score import score_documents  # noqa: E402
 from nerelproc.training.data import load_documents  # noqa: E402
 from nerelproc.io.writers import write_jsonl  # noqa: E402
-from tiny_model import build_tiny_encoder  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def grid_file(tmp_path_factory, nerel_dir):
+def grid_file(tmp_path_factory, nerel_dir, tiny_encoder):
     root = tmp_path_factory.mktemp("grid")
     docs = load_documents(nerel_dir / "jsonl" / "dev.jsonl")
-    build_tiny_encoder([d.text for d in docs[:30]], root / "encoder")
     for split, part in (("train", docs[:6]), ("dev", docs[6:10]), ("test", docs[10:14])):
         write_jsonl(part, root / f"{split}.jsonl")
     spec = {
@@ -41,7 +39,7 @@ def grid_file(tmp_path_factory, nerel_dir):
         "report": "reports/multitask.md",
         "quality": "benchmarks/quality.json",
         "seeds": [1],
-        "shared": {"encoder": str(root / "encoder"), "epochs": 1, "max_length": 64, "threads": 1, "lr": 1e-3},
+        "shared": {"encoder": str(tiny_encoder), "epochs": 1, "max_length": 64, "threads": 1, "lr": 1e-3},
         "configs": {"joint": {"tasks": ["ner", "cls"]}, "ner-only": {"tasks": ["ner"]}, "cls-only": {"tasks": ["cls"]}},
         "comparisons": {"ner": {"single": "ner-only", "joint": ["joint"]},
                         "cls": {"single": "cls-only", "joint": ["joint"]}},

@@ -13,15 +13,12 @@ from nerelproc.training.config import TrainConfig  # noqa: E402
 from nerelproc.training.data import batches, load_documents  # noqa: E402
 from nerelproc.training.run import run  # noqa: E402
 from nerelproc.training.trainer import Trainer  # noqa: E402
-from tiny_model import build_tiny_encoder  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory, nerel_dir):
-    root = tmp_path_factory.mktemp("tiny")
+def tiny(nerel_dir, tiny_encoder):
     docs = load_documents(nerel_dir / "jsonl" / "dev.jsonl")
-    build_tiny_encoder([d.text for d in docs[:30]], root / "encoder")
-    return {"encoder": str(root / "encoder"), "train": docs[:10], "dev": docs[10:14], "root": root}
+    return {"encoder": str(tiny_encoder), "train": docs[:10], "dev": docs[10:14]}
 
 
 def config(tiny, **overrides):
