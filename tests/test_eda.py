@@ -65,3 +65,10 @@ def test_nerel_document_counts_match_its_ann_file(nerel_dir):
     assert sum(stats["depths"].values()) == len(t_lines)
     discontinuous = sum(";" in line.split("\t")[1] for line in t_lines)
     assert sum(stats["discontinuous_by_type"].values()) == discontinuous
+
+
+def test_markdown_table_styles():
+    from nerelproc.analysis.tables import markdown_table
+
+    assert markdown_table(["a", "b"], [[1, "x"], [2.5, None]]) == "| a | b |\n| --- | --- |\n| 1 | x |\n| 2.5 | None |"
+    assert markdown_table(["a"], [], compact=True) == "| a |\n|---|"

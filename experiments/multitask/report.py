@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments.multitask.runner import METRICS, dig, read_jsonl, run_name, table_rows, train_command
+from nerelproc.analysis.tables import markdown_table
 from nerelproc.evaluation.score import HEADLINE, HEADLINE_LABELS, f1_score
 
 ALPHA = 0.05
@@ -226,12 +227,9 @@ def per_item_deltas(groups, joint, single, task):
 
 
 def _pyplot():
-    import matplotlib
+    from nerelproc.analysis.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def plot_scatter(grid, groups, path):
@@ -479,9 +477,7 @@ def fmt(value, digits=4, sign=False):
 
 
 def md_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    return markdown_table(header, rows, compact=True) + "\n"
 
 
 def _metric_task(column):

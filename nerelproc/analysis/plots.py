@@ -1,13 +1,23 @@
-"""Training curves as a PNG (matplotlib, headless)."""
+"""Plots, headless: ``pyplot()`` (the matplotlib set-up every figure here uses: eda, the
+training curves, the multi-task report) and the training curves as a PNG."""
 
 from nerelproc.evaluation.score import HEADLINE_LABELS
 
 
-def training_curves(history, path):
+def pyplot(style=None):
+    """``matplotlib.pyplot`` on the Agg backend (no display needed); ``style``: rcParams to set."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    if style:
+        plt.rcParams.update(style)
+    return plt
+
+
+def training_curves(history, path):
+    plt = pyplot()
 
     epochs = [r["epoch"] for r in history]
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4))

@@ -13,6 +13,7 @@ import json
 import shutil
 from pathlib import Path
 
+from nerelproc.analysis.tables import markdown_table
 from nerelproc.evaluation.score import HEADLINE_LABELS, headline
 from nerelproc.runtime.bundle import CONFIG_FILE, Bundle
 
@@ -81,9 +82,7 @@ def model_card(bundle, metrics):
         lines += [
             "## Measured on NEREL test (torch fp32, before export; from `nerelproc train --test`)",
             "",
-            "| metric | value |",
-            "| --- | --- |",
-            *(f"| {CARD_LABELS[name]} | {value:.4f} |" for name, value in test.items()),
+            markdown_table(["metric", "value"], [[CARD_LABELS[name], f"{value:.4f}"] for name, value in test.items()]),
             "",
             f"Best epoch {metrics['best_epoch']} of {metrics['epochs_run']}; "
             f"{metrics['seconds_per_epoch']:.0f} s per epoch on the training machine.",
