@@ -128,17 +128,15 @@ def quality(model, run, gold, texts_path, out_dir, threads):
 
 
 def figures(scores):
-    return {
-        "ner_nested_f1": scores["ner"]["micro"]["f1"],
-        "ner_flat_f1": scores["ner"]["flat"]["f1"],
-        "ner_per_loc_org_f1": scores["ner"]["coarse"]["micro"]["f1"],
-        "cls_micro_f1": scores["cls"]["micro"]["f1"],
-        "cls_macro_f1": scores["cls"]["macro"]["f1"],
-        "cls_samples_f1": scores["cls"]["samples"]["f1"],
-    }
+    from nerelproc.evaluation.score import headline
+
+    names = {"ner": "ner_nested", "flat": "ner_flat", "coarse": "ner_per_loc_org"}  # the benchmark JSON's keys
+    return {f"{names.get(name, name)}_f1": value for name, value in headline(scores).items()}
 
 
 def markdown(report, command):
+    from nerelproc.analysis.tables import markdown_table
+
     q = report["quality"]
     lines = [
         "# Benchmarks",
@@ -154,22 +152,18 @@ def markdown(report, command):
         "",
         "## Quality on NEREL test (annotate on texts alone, then `nerelproc score`)",
         "",
-        "| metric | int8 CT2 (shipped) | fp32 torch | int8 − fp32 |",
-        "| --- | --- | --- | --- |",
     ]
     int8, fp32 = figures(q["int8"]), figures(q["fp32"])
-    for key in int8:
-        lines.append(f"| {key} | {int8[key]:.4f} | {fp32[key]:.4f} | {int8[key] - fp32[key]:+.4f} |")
-    lines += [
-        "",
-        "## Speed",
-        "",
-        "| setup | docs/s | chars/s | load s | peak RSS MB |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for row in report["speed"]:
-        lines.append(f"| {row['setup']} | {row['docs_per_second']} | {row['chars_per_second']:,} | "
-                     f"{row['load_seconds']} | {row['peak_rss_mb']} |")
+    lines.append(markdown_table(
+        ["metric", "int8 CT2 (shipped)", "fp32 torch", "int8 − fp32"],
+        [[key, f"{int8[key]:.4f}", f"{fp32[key]:.4f}", f"{int8[key] - fp32[key]:+.4f}"] for key in int8],
+    ))
+    lines += ["", "## Speed", ""]
+    lines.append(markdown_table(
+        ["setup", "docs/s", "chars/s", "load s", "peak RSS MB"],
+        [[row["setup"], row["docs_per_second"], f"{row['chars_per_second']:,}", row["load_seconds"],
+          row["peak_rss_mb"]] for row in report["speed"]],
+    ))
     lines += ["", "Ratios (same run):", ""]
     for name, value in report["ratios"].items():
         lines.append(f"- {name}: {value:.2f}×")

@@ -28,3 +28,37 @@ def pruned_encoder_dir(tmp_path_factory):
     from nerelproc.training.encoder import build_encoder
 
     return build_encoder(tmp_path_factory.mktemp("encoders") / "e5-small-ru", prune="navec")
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory, nerel_dir):
+    """A tiny random BERT (``tiny_model.py``) with a tokenizer trained on 30 NEREL dev texts;
+    built once per test session and shared (read only) by the training, study and annotate tests."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from nerelproc.training.data import load_documents
+    from tiny_model import build_tiny_encoder
+
+    docs = load_documents(nerel_dir / "jsonl" / "dev.jsonl")
+    return build_tiny_encoder([d.text for d in docs[:30]], tmp_path_factory.mktemp("tiny_encoder") / "encoder")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, nerel_dir, tiny_encoder):
+    """The tiny encoder trained one epoch on 6 NEREL dev documents (selected on 3, tested on
+    those 3) and exported: the model folder; the run is ``tiny_model.parent / "run"``.
+    Built once per test session; tests must not change it (copy it first)."""
+    pytest.importorskip("ctranslate2")
+    from nerelproc.io.writers import write_jsonl
+    from nerelproc.training.config import TrainConfig
+    from nerelproc.training.data import load_documents
+    from nerelproc.training.export import export
+    from nerelproc.training.run import run
+
+    root = tmp_path_factory.mktemp("tiny_model")
+    docs = load_documents(nerel_dir / "jsonl" / "dev.jsonl")
+    write_jsonl(docs[:6], root / "train.jsonl")
+    write_jsonl(docs[6:9], root / "dev.jsonl")
+    config = TrainConfig(encoder=str(tiny_encoder), epochs=1, max_length=64, threads=1, lr=1e-3)
+    run(config, root / "train.jsonl", root / "dev.jsonl", root / "run", test_path=root / "dev.jsonl")
+    return export(root / "run", root / "model")

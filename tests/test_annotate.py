@@ -14,27 +14,10 @@ pytest.importorskip("torch")
 pytest.importorskip("ctranslate2")
 
 from nerelproc.io.document import parse_entity_line  # noqa: E402
-from nerelproc.training.config import TrainConfig  # noqa: E402
 from nerelproc.training.data import load_documents  # noqa: E402
-from nerelproc.training.run import run  # noqa: E402
 from nerelproc.io.writers import write_jsonl  # noqa: E402
-from tiny_model import build_tiny_encoder  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory, nerel_dir):
-    from nerelproc.training.export import export
-
-    root = tmp_path_factory.mktemp("tiny_annotate")
-    docs = load_documents(nerel_dir / "jsonl" / "dev.jsonl")
-    build_tiny_encoder([d.text for d in docs[:30]], root / "encoder")
-    write_jsonl(docs[:6], root / "train.jsonl")
-    write_jsonl(docs[6:9], root / "dev.jsonl")
-    config = TrainConfig(encoder=str(root / "encoder"), epochs=1, max_length=64, threads=1, lr=1e-3)
-    run(config, root / "train.jsonl", root / "dev.jsonl", root / "run")
-    return export(root / "run", root / "model")
 
 
 def annotate(args, model, env=None, **kwargs):
@@ -442,7 +425,7 @@ def test_missing_extras_are_named(tiny_model, tmp_path, command):
     (tmp_path / "run" / "best" / "encoder").mkdir(parents=True)
     (tmp_path / "run" / "best" / "nerelproc.json").write_text("{}")
     if command[0] == "annotate":
-        command = command + ["--model", str(tiny_model), "-o", "out.jsonl"]
+        command = command + ["--model", str(tiny_model.parent / "run" / "best"), "-o", "out.jsonl"]  # has encoder/
     result = subprocess.run([sys.executable, "-c", MISSING_TORCH, *command], capture_output=True, cwd=tmp_path,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     stderr = result.stderr.decode()
@@ -476,3 +459,71 @@ def test_the_python_api_gives_what_the_cli_writes(tiny_model, nerel_dir, tmp_pat
     assert single.entities == results[0].entities and single.id == 1
     bad = list(annotator.annotate_many([{"id": "no text"}, "Москва"]))
     assert bad[0].error and bad[0].id == "no text" and bad[1].error is None
+
+
+def test_export_writes_the_model_card_and_a_bundle_the_runtime_reads(tiny_model):
+    import json
+
+    from nerelproc.runtime.bundle import Bundle
+
+    metrics = json.loads((tiny_model.parent / "run" / "metrics.json").read_text("utf-8"))
+    test = metrics["test"]
+    card = (tiny_model / "MODEL_CARD.md").read_text("utf-8")
+    assert "from `nerelproc train --test`" in card
+    for row in (
+        f"| NER nested micro-F1 | {test['ner']['micro']['f1']:.4f} |",
+        f"| NER flat F1 (seqeval, outermost) | {test['ner']['flat']['f1']:.4f} |",
+        f"| NER PER/LOC/ORG micro-F1 | {test['ner']['coarse']['micro']['f1']:.4f} |",
+        f"| CLS micro-F1 | {test['cls']['micro']['f1']:.4f} |",
+        f"| CLS macro-F1 | {test['cls']['macro']['f1']:.4f} |",
+        f"| CLS samples-F1 | {test['cls']['samples']['f1']:.4f} |",
+        f"Best epoch {metrics['best_epoch']} of {metrics['epochs_run']}; ",
+    ):
+        assert row in card
+    bundle = Bundle.load(tiny_model)
+    trained = Bundle.load(tiny_model.parent / "run" / "best")
+    assert bundle.quantization == "int8" and bundle.exported_from == str(tiny_model.parent / "run")
+    assert bundle.thresholds == trained.thresholds and len(bundle.thresholds) == len(bundle.relation_types) == 49
+    assert bundle.train_config == trained.train_config and bundle.train_config["max_length"] == 64
+    assert sorted(path.name for path in tiny_model.iterdir()) == [
+        "MODEL_CARD.md", "ct2", "heads.npz", "nerelproc.json", "tokenizer.json"]
+
+
+def test_keep_input_gives_back_the_input_annotations(tiny_model, nerel_dir, tmp_path):
+    gold = load_documents(nerel_dir / "jsonl" / "dev.jsonl")[:3]
+    write_jsonl(gold, tmp_path / "in.jsonl")
+    assert annotate([tmp_path / "in.jsonl", "-o", tmp_path / "out.jsonl", "--keep-input"], tiny_model).returncode == 0
+    assert annotate([tmp_path / "in.jsonl", "-o", tmp_path / "plain.jsonl"], tiny_model).returncode == 0
+    out, plain = read_lines(tmp_path / "out.jsonl"), read_lines(tmp_path / "plain.jsonl")
+    source = read_lines(tmp_path / "in.jsonl")
+    for kept, without, document, line in zip(out, plain, gold, source):
+        assert [parse_entity_line(e, document.text) for e in kept["input_entities"]] == document.entities
+        assert kept["input_entities"] == line["entities"] and kept["input_relations"] == document.relations
+        assert kept["input_links"] == document.links
+        assert {k: v for k, v in kept.items() if not k.startswith("input_")} == without  # predictions unchanged
+        assert not any(k.startswith("input_") for k in without)
+
+
+def test_the_torch_backend_reads_a_training_output(tiny_model, nerel_dir, tmp_path):
+    write_jsonl(load_documents(nerel_dir / "jsonl" / "dev.jsonl")[:3], tmp_path / "in.jsonl", relations=False)
+    best = tiny_model.parent / "run" / "best"
+    result = annotate([tmp_path / "in.jsonl", "-o", tmp_path / "torch.jsonl", "--backend", "torch", "--scores"], best)
+    assert result.returncode == 0, result.stderr.decode()
+    assert annotate([tmp_path / "in.jsonl", "-o", tmp_path / "ct2.jsonl", "--scores"], tiny_model).returncode == 0
+    torch_out, ct2_out = read_lines(tmp_path / "torch.jsonl"), read_lines(tmp_path / "ct2.jsonl")
+    assert [o["id"] for o in torch_out] == [o["id"] for o in ct2_out]
+    for a, b in zip(torch_out, ct2_out):
+        assert set(a) == set(b) == {"id", "text", "entities", "relation_types", "relation_scores"}
+        for line in a["entities"]:
+            parse_entity_line(line, a["text"])  # NEREL T-lines that fit the text
+        assert list(a["relation_scores"]) == list(b["relation_scores"])  # the same labels, in order
+
+
+def test_the_ct2_backend_without_ct2_is_one_line(tiny_model, tmp_path):
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "text": "Тест"}\n')
+    best = tiny_model.parent / "run" / "best"
+    result = annotate([tmp_path / "in.jsonl", "-o", tmp_path / "out.jsonl", "--backend", "ct2"], best)
+    stderr = result.stderr.decode()
+    assert result.returncode == 1 and stderr.startswith("nerelproc annotate: ") and stderr.count("\n") == 1, stderr
+    assert "Traceback" not in stderr and not (tmp_path / "out.jsonl").exists()
+    assert "has no ct2/" in stderr and "--backend torch" in stderr

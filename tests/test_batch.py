@@ -85,27 +85,6 @@ def test_dask_without_the_extra_says_what_to_install(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory, nerel_dir):
-    pytest.importorskip("torch")
-    pytest.importorskip("ctranslate2")
-    from nerelproc.io.writers import write_jsonl
-    from nerelproc.training.config import TrainConfig
-    from nerelproc.training.data import load_documents
-    from nerelproc.training.export import export
-    from nerelproc.training.run import run
-    from tiny_model import build_tiny_encoder
-
-    root = tmp_path_factory.mktemp("tiny_batch")
-    docs = load_documents(nerel_dir / "jsonl" / "dev.jsonl")
-    build_tiny_encoder([d.text for d in docs[:30]], root / "encoder")
-    write_jsonl(docs[:6], root / "train.jsonl")
-    write_jsonl(docs[6:9], root / "dev.jsonl")
-    config = TrainConfig(encoder=str(root / "encoder"), epochs=1, max_length=64, threads=1, lr=1e-3)
-    run(config, root / "train.jsonl", root / "dev.jsonl", root / "run")
-    return export(root / "run", root / "model")
-
-
-@pytest.fixture(scope="module")
 def nerel_lines(nerel_dir):
     """Raw NEREL JSONL lines (with their gold annotations: batch drops them)."""
     return (nerel_dir / "jsonl" / "train.jsonl").read_bytes().splitlines(keepends=True)

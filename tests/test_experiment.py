@@ -5,6 +5,7 @@ import json
 import sys
 from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -19,18 +20,16 @@ from click.testing import CliRunner  # noqa: E402
 sys.path.insert(0, str(ROOT))  # the study lives in the checkout (experiments/), not in the package
 from experiments.multitask.cli import main  # noqa: E402
 from experiments.multitask.runner import Grid, parse_run_name  # noqa: E402
-from experiments.multitask.report import document_counts, f1, paired_bootstrap, verdict  # noqa: E402
+from experiments.multitask.report import document_counts, f1, fmt, paired_bootstrap, verdict  # noqa: E402
 from nerelproc.evaluation.score import score_documents  # noqa: E402
 from nerelproc.training.data import load_documents  # noqa: E402
 from nerelproc.io.writers import write_jsonl  # noqa: E402
-from tiny_model import build_tiny_encoder  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def grid_file(tmp_path_factory, nerel_dir):
+def grid_file(tmp_path_factory, nerel_dir, tiny_encoder):
     root = tmp_path_factory.mktemp("grid")
     docs = load_documents(nerel_dir / "jsonl" / "dev.jsonl")
-    build_tiny_encoder([d.text for d in docs[:30]], root / "encoder")
     for split, part in (("train", docs[:6]), ("dev", docs[6:10]), ("test", docs[10:14])):
         write_jsonl(part, root / f"{split}.jsonl")
     spec = {
@@ -40,7 +39,7 @@ def grid_file(tmp_path_factory, nerel_dir):
         "report": "reports/multitask.md",
         "quality": "benchmarks/quality.json",
         "seeds": [1],
-        "shared": {"encoder": str(root / "encoder"), "epochs": 1, "max_length": 64, "threads": 1, "lr": 1e-3},
+        "shared": {"encoder": str(tiny_encoder), "epochs": 1, "max_length": 64, "threads": 1, "lr": 1e-3},
         "configs": {"joint": {"tasks": ["ner", "cls"]}, "ner-only": {"tasks": ["ner"]}, "cls-only": {"tasks": ["cls"]}},
         "comparisons": {"ner": {"single": "ner-only", "joint": ["joint"]},
                         "cls": {"single": "cls-only", "joint": ["joint"]}},
@@ -62,20 +61,28 @@ def mtimes(root):
     return {p.parent.name: p.stat().st_mtime_ns for p in root.glob("*/metrics.json")}
 
 
-def test_grid_runs_run_by_run_and_reports(grid_file):
+@pytest.fixture(scope="module")
+def grid_runs(grid_file):
+    """The tiny grid run in two sittings, as the study runs: two runs, then the whole grid.
+    What each sitting left (run mtimes, the report) is kept for the tests to check."""
     root, grid = grid_file.parent, Grid(grid_file)
+    first = invoke(grid_file, "--only", "joint-s1", "--only", "ner-only-s1")
+    seen = {"first_stdout": first.stdout, "first": mtimes(root / "runs"), "first_report": grid.report.read_text()}
+    invoke(grid_file)
+    seen.update(second=mtimes(root / "runs"), report=grid.report.read_text())
+    return SimpleNamespace(grid=grid, root=root, **seen)
+
+
+def test_grid_runs_run_by_run_and_reports(grid_runs):
+    root, grid, first, second = grid_runs.root, grid_runs.grid, grid_runs.first, grid_runs.second
+    grid_file = grid.path
 
     # a first sitting: two of the three runs
-    result = invoke(grid_file, "--only", "joint-s1", "--only", "ner-only-s1")
-    assert str(grid.report) in result.stdout
-    first = mtimes(root / "runs")
+    assert str(grid.report) in grid_runs.first_stdout
     assert set(first) == {"joint-s1", "ner-only-s1"}
-    report = grid.report.read_text()
-    assert "cls-only-s1 (not started)" in report
+    assert "cls-only-s1 (not started)" in grid_runs.first_report
 
     # the whole grid: the finished runs are skipped, the third one trained
-    invoke(grid_file)
-    second = mtimes(root / "runs")
     assert set(second) == {"joint-s1", "ner-only-s1", "cls-only-s1"}
     assert all(second[name] == first[name] for name in first)
 
@@ -83,13 +90,31 @@ def test_grid_runs_run_by_run_and_reports(grid_file):
     assert [row["run"] for row in rows] == ["joint-s1", "ner-only-s1", "cls-only-s1"]
     joint = rows[0]
     assert joint["device"] == "cpu" and joint["hosts"] and joint["config_matches_grid"] == "yes"
-    assert 0 <= float(joint["test_ner_f1"]) <= 1 and joint["sigma_ner"] and not rows[1]["sigma_ner"]
+    assert joint["sigma_ner"] and not rows[1]["sigma_ner"]
+    gold = load_documents(grid.data("test"))
+    predictions = {}
+    for row in rows:  # the table's figures are the scores of the run's own test predictions
+        name, seed = parse_run_name(row["run"])
+        predictions[name] = load_documents(grid.run_dir(name, seed) / "test_predictions.jsonl")
+        scores = score_documents(predictions[name], gold, warn=lambda m: None)
+        if row["test_ner_f1"]:
+            assert float(row["test_ner_f1"]) == round(scores["ner"]["micro"]["f1"], 4)
+        if row["test_cls_micro_f1"]:
+            assert float(row["test_cls_micro_f1"]) == round(scores["cls"]["micro"]["f1"], 4)
 
-    report = grid.report.read_text()
+    report = grid_runs.report
     assert "None missing." in report
-    for task in ("NER (nested micro-F1)", "CLS (micro-F1)"):
-        line = next(line for line in report.splitlines() if line.startswith(f"**{task}: joint training helps"))
-        assert any(word in line for word in ("confirmed", "refuted", "inconclusive"))
+    for task, single, column in (("ner", "ner-only", "test_ner_f1"), ("cls", "cls-only", "test_cls_micro_f1")):
+        # the verdict recomputed from the predictions: one seed, so the mean delta is the table's delta
+        a = document_counts(predictions["joint"], gold)[task]
+        b = document_counts(predictions[single], gold)[task]
+        boot = paired_bootstrap(a, b, resamples=200, seed=0)
+        by_run = {row["run"]: float(row[column]) for row in rows}
+        expected = verdict(by_run["joint-s1"] - by_run[f"{single}-s1"], boot)
+        name = {"ner": "NER (nested micro-F1)", "cls": "CLS (micro-F1)"}[task]
+        line = next(line for line in report.splitlines() if line.startswith(f"**{name}: joint training helps"))
+        assert line.startswith(f"**{name}: joint training helps — {expected}** (joint vs {single}: ")
+        assert f"bootstrap p = {fmt(boot['p'], 3)}" in line
     assert "## int8 vs fp32" in report and "Not measured yet" in report
     assert "## Inference cost" in report and "Training cost of what a deployment needs: cls-only + ner-only = " in report
     errors = report.split("### NER errors by kind")[1].split("## ")[0]
@@ -104,7 +129,7 @@ def test_grid_runs_run_by_run_and_reports(grid_file):
         assert (grid.figures / f"{png}.png").stat().st_size > 1000
 
     # analysis only: nothing retrained; the int8 section reads the benchmark file
-    (root / "benchmarks").mkdir()
+    (root / "benchmarks").mkdir(exist_ok=True)
     scores = {"ner": {"micro": {"f1": 0.8}, "flat": {"f1": 0.82}, "coarse": {"micro": {"f1": 0.9}}},
               "cls": {"micro": {"f1": 0.7}, "macro": {"f1": 0.5}, "samples": {"f1": 0.6}}}
     (root / "benchmarks" / "quality.json").write_text(json.dumps({"fp32": scores, "int8": scores}))
@@ -117,11 +142,9 @@ def test_grid_runs_run_by_run_and_reports(grid_file):
     assert "From `" in report and "| int8-separate | 93 | 2.00 |" in report and "joint / separate: 2.00×" in report
 
 
-def test_document_counts_agree_with_the_scorer(grid_file):
-    grid = Grid(grid_file)
+def test_document_counts_agree_with_the_scorer(grid_runs):
+    grid = grid_runs.grid
     out = grid.run_dir("joint", 1)
-    if not (out / "test_predictions.jsonl").exists():
-        pytest.skip("needs the grid test's runs")
     gold = load_documents(grid.data("test"))
     predicted = load_documents(out / "test_predictions.jsonl")
     counts, scores = document_counts(predicted, gold), score_documents(predicted, gold, warn=lambda m: None)
@@ -151,11 +174,11 @@ def test_cases_show_the_documents_that_differ_with_a_diagnosis(nerel_dir):
         docs = {}
         for i, d in enumerate(gold):
             entities = [e for e in d.entities if not (i == 3 and drop_person and e.type == "PERSON")]
-            labels = [label for label in d.gold_relation_types() if not (i == 5 and drop_label and label == "WORKS_AS")]
+            labels = [label for label in d.relation_labels() if not (i == 5 and drop_label and label == "WORKS_AS")]
             docs[str(d.id)] = Document(d.id, d.text, entities, relation_types=labels)
         return Run(name, 1, (), {}, [], predictions=docs)
 
-    assert "WORKS_AS" in gold[5].gold_relation_types() and any(e.type == "PERSON" for e in gold[3].entities)
+    assert "WORKS_AS" in gold[5].relation_labels() and any(e.type == "PERSON" for e in gold[3].entities)
     joint, ner_only, cls_only = system("joint", False, False), system("ner-only", True, False), \
         system("cls-only", False, True)
     text = case_section(gold, (joint, ner_only), (joint, cls_only), 10)
@@ -204,14 +227,11 @@ def test_bootstrap_noise_is_not_significant():
     assert result["p"] > 0.05
 
 
-def test_gradient_probe_measures_both_tasks_on_the_shared_layers(grid_file):
+def test_gradient_probe_measures_both_tasks_on_the_shared_layers(grid_runs):
     import subprocess
-    import sys
-    from pathlib import Path
 
-    grid = Grid(grid_file)
-    if not (grid.run_dir("joint", 1) / "checkpoint.pt").exists():
-        pytest.skip("needs the grid test's runs")
+    grid, grid_file = grid_runs.grid, grid_runs.grid.path
+    assert (grid.run_dir("joint", 1) / "checkpoint.pt").exists()
     out = grid.report.with_name("multitask_gradients.md")
     subprocess.run([sys.executable, "-m", "experiments.multitask.gradient_probe", str(grid_file), "--run", "joint-s1",
                     "--batches", "2", "--out", str(out)], check=True, capture_output=True, cwd=ROOT)

@@ -80,9 +80,9 @@ def make_prediction(gold, seed):
         if (i + seed) % 5 == 2:
             entity = replace(entity, type=types[(types.index(entity.type) + 1) % len(types)])
         entities.append(entity)
-    labels = gold.gold_relation_types()
+    labels = gold.relation_labels()
     labels = sorted(set(labels[1:]) | {"SPOUSE"})
-    scores = {label: (0.9 if label in labels else 0.1) for label in ("SPOUSE", *gold.gold_relation_types())}
+    scores = {label: (0.9 if label in labels else 0.1) for label in ("SPOUSE", *gold.relation_labels())}
     return Document(gold.id, gold.text, entities, relation_types=labels, extra={"relation_scores": scores})
 
 

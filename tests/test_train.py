@@ -13,15 +13,12 @@ from nerelproc.training.config import TrainConfig  # noqa: E402
 from nerelproc.training.data import batches, load_documents  # noqa: E402
 from nerelproc.training.run import run  # noqa: E402
 from nerelproc.training.trainer import Trainer  # noqa: E402
-from tiny_model import build_tiny_encoder  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory, nerel_dir):
-    root = tmp_path_factory.mktemp("tiny")
+def tiny(nerel_dir, tiny_encoder):
     docs = load_documents(nerel_dir / "jsonl" / "dev.jsonl")
-    build_tiny_encoder([d.text for d in docs[:30]], root / "encoder")
-    return {"encoder": str(root / "encoder"), "train": docs[:10], "dev": docs[10:14], "root": root}
+    return {"encoder": str(tiny_encoder), "train": docs[:10], "dev": docs[10:14]}
 
 
 def config(tiny, **overrides):
@@ -124,3 +121,24 @@ def test_bf16_autocast_and_attention_dropout_options(tiny, tmp_path):
     total, parts = trainer._step([0, 1, 2, 3])
     assert np.isfinite(total) and set(parts) == {"ner", "cls"}
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())  # autocast, not a bf16 model
+
+
+@pytest.mark.parametrize("spelling", ["--batch-size", "--batch-windows"])
+def test_train_batch_size_and_its_old_spelling(monkeypatch, spelling):
+    from click.testing import CliRunner
+
+    from nerelproc.cli import main
+    import nerelproc.training.run
+
+    seen = {}
+
+    def fake_run(config, *args):
+        seen["config"] = config
+        return {"best_epoch": 1, "dev": {"dev_ner_f1": 0.5, "dev_cls_micro_f1": 0.5, "dev_cls_macro_f1": 0.5}}
+
+    monkeypatch.setattr(nerelproc.training.run, "run", fake_run)
+    result = CliRunner().invoke(main, ["train", "--train", "t", "--dev", "d", "-o", "o", spelling, "3"])
+    assert result.exit_code == 0, result.output
+    assert seen["config"].batch_windows == 3
+    help_text = CliRunner().invoke(main, ["train", "--help"]).output
+    assert "--batch-size" in help_text and "--batch-windows" not in help_text  # the old spelling is hidden

@@ -19,13 +19,14 @@ from pathlib import Path
 import numpy as np
 
 from experiments.multitask.runner import METRICS, dig, read_jsonl, run_name, table_rows, train_command
-from nerelproc.evaluation.score import f1_score
+from nerelproc.analysis.tables import markdown_table
+from nerelproc.evaluation.score import HEADLINE, HEADLINE_LABELS, f1_score
 
 ALPHA = 0.05
 TASK_METRIC = {"ner": "test_ner_f1", "cls": "test_cls_micro_f1"}  # what the verdict and bootstrap use
 TASK_NAME = {"ner": "NER (nested micro-F1)", "cls": "CLS (micro-F1)"}
-CURVES = (("dev_ner_f1", "dev NER nested micro-F1", "ner"), ("dev_flat_f1", "dev NER flat F1", "ner"),
-          ("dev_cls_micro_f1", "dev CLS micro-F1", "cls"), ("dev_cls_macro_f1", "dev CLS macro-F1", "cls"))
+CURVES = tuple((f"dev_{name}_f1", f"dev {HEADLINE_LABELS[name]}", HEADLINE[name][0])
+               for name in ("ner", "flat", "cls_micro", "cls_macro"))
 
 
 @dataclass
@@ -48,7 +49,7 @@ def _tp_fp_fn(pred, gold):
 
 
 def _labels(document):
-    return set(document.gold_relation_types()) if document is not None else set()
+    return set(document.relation_labels()) if document is not None else set()
 
 
 def document_counts(pred_docs, gold_docs):
@@ -226,12 +227,9 @@ def per_item_deltas(groups, joint, single, task):
 
 
 def _pyplot():
-    import matplotlib
+    from nerelproc.analysis.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return pyplot()
 
 
 def plot_scatter(grid, groups, path):
@@ -479,13 +477,11 @@ def fmt(value, digits=4, sign=False):
 
 
 def md_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
+    return markdown_table(header, rows, compact=True) + "\n"
 
 
 def _metric_task(column):
-    return "ner" if column.startswith("test_ner") or column in ("test_flat_f1", "test_coarse_f1") else "cls"
+    return HEADLINE[column.removeprefix("test_").removesuffix("_f1")][0]  # test_flat_f1 -> ner
 
 
 def summary_table(grid, groups):

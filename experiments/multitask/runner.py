@@ -22,15 +22,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from nerelproc.evaluation.score import HEADLINE, HEADLINE_LABELS, dig
+
 # (table column, label, path into a score_documents dict)
-METRICS = (
-    ("test_ner_f1", "NER nested micro-F1", ("ner", "micro", "f1")),
-    ("test_flat_f1", "NER flat F1", ("ner", "flat", "f1")),
-    ("test_coarse_f1", "NER coarse F1", ("ner", "coarse", "micro", "f1")),
-    ("test_cls_micro_f1", "CLS micro-F1", ("cls", "micro", "f1")),
-    ("test_cls_macro_f1", "CLS macro-F1", ("cls", "macro", "f1")),
-    ("test_cls_samples_f1", "CLS samples-F1", ("cls", "samples", "f1")),
-)
+METRICS = tuple((f"test_{name}_f1", HEADLINE_LABELS[name], path) for name, path in HEADLINE.items())
 COLUMNS = (
     "run", "config", "seed", "hosts", "device", "threads", "best_epoch", "epochs_run", "seconds_per_epoch",
     "train_seconds", "setup_seconds", *(column for column, _, _ in METRICS), "dev_selection",
@@ -220,14 +215,6 @@ def read_jsonl(path):
     return [json.loads(line) for line in path.read_text("utf-8").splitlines() if line.strip()]
 
 
-def dig(obj, path, default=None):
-    for key in path:
-        if not isinstance(obj, dict) or key not in obj:
-            return default
-        obj = obj[key]
-    return obj
-
-
 def run_row(grid, name, seed):
     """One table row for a finished run, or None."""
     out = grid.run_dir(name, seed)
@@ -289,7 +276,7 @@ def train_command(grid, name, seed):
     from nerelproc.training.config import TrainConfig
 
     config, default = asdict(grid.config(name, seed)), asdict(TrainConfig())
-    flag = {"weighting": "--loss-weighting"}
+    flag = {"weighting": "--loss-weighting", "batch_windows": "--batch-size"}
     parts = [
         "nerelproc train",
         f"--train {grid.spec['data']['train']}",

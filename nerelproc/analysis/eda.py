@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 
+from nerelproc.analysis.tables import markdown_table
 from nerelproc.io.readers import read_documents
 from nerelproc.io.schema import entity_types, relation_types
 from nerelproc.evaluation.score import outermost
@@ -170,7 +171,7 @@ def split_stats(documents, tokenizer=None):
         stats["per_type_kept"] += per_type_kept(entities)
         stats["best_single_layer"] += best_single_layer(entities)
 
-        labels = document.gold_relation_types()
+        labels = document.relation_labels()
         stats["labels_per_doc"].append(len(labels))
         stats["relation_doc_freq"].update(labels)
         stats["relations"] += len(document.relations)
@@ -251,16 +252,13 @@ def pooled(all_stats):
 # --------------------------------------------------------------------------- plots
 
 
+STYLE = {"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 11, "figure.dpi": 110, "savefig.dpi": 110}
+
+
 def _plt():
-    import matplotlib
+    from nerelproc.analysis.plots import pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams.update(
-        {"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 11, "figure.dpi": 110, "savefig.dpi": 110}
-    )
-    return plt
+    return pyplot(STYLE)
 
 
 def _save(fig, path):
@@ -455,9 +453,7 @@ def _pct(value):
 
 
 def _table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
+    return markdown_table(header, rows)
 
 
 def write_report(data_dir, out_dir, tokenizer_path=None, on_problem=None, command=None):

@@ -1,11 +1,23 @@
-"""Training curves as a PNG (matplotlib, headless)."""
+"""Plots, headless: ``pyplot()`` (the matplotlib set-up every figure here uses: eda, the
+training curves, the multi-task report) and the training curves as a PNG."""
+
+from nerelproc.evaluation.score import HEADLINE_LABELS
 
 
-def training_curves(history, path):
+def pyplot(style=None):
+    """``matplotlib.pyplot`` on the Agg backend (no display needed); ``style``: rcParams to set."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    if style:
+        plt.rcParams.update(style)
+    return plt
+
+
+def training_curves(history, path):
+    plt = pyplot()
 
     epochs = [r["epoch"] for r in history]
     fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15, 4))
@@ -15,13 +27,8 @@ def training_curves(history, path):
             left.plot(epochs, [r[key] for r in history], "o-", label=key[6:])
     left.set(title="training loss", xlabel="epoch")
     left.legend()
-    for key, label in (
-        ("dev_ner_f1", "NER nested micro-F1"),
-        ("dev_flat_f1", "NER flat F1"),
-        ("dev_cls_micro_f1", "CLS micro-F1"),
-        ("dev_cls_macro_f1", "CLS macro-F1"),
-    ):
-        middle.plot(epochs, [r[key] for r in history], "o-", label=label)
+    for name in ("ner", "flat", "cls_micro", "cls_macro"):
+        middle.plot(epochs, [r[f"dev_{name}_f1"] for r in history], "o-", label=HEADLINE_LABELS[name])
     middle.set(title="dev", xlabel="epoch", ylim=(0, 1))
     middle.legend()
     for task in history[0]["sigma"]:

@@ -154,7 +154,7 @@ def label_chips(pred, gold):
     """Chips for the predicted labels (and, with gold, the missed ones), and the CLS counts."""
     scores = pred.extra.get("relation_scores")
     scores = scores if isinstance(scores, dict) else {}
-    predicted = set(pred.gold_relation_types())
+    predicted = set(pred.relation_labels())
 
     def chip(label, verdict=None):
         score = scores.get(label)
@@ -162,7 +162,7 @@ def label_chips(pred, gold):
 
     if gold is None:
         return [chip(label) for label in sorted(predicted)], None
-    expected = set(gold.gold_relation_types())
+    expected = set(gold.relation_labels())
     chips = [chip(label, _verdict(label in predicted, label in expected)) for label in sorted(predicted | expected)]
     counts = {"tp": len(predicted & expected), "fp": len(predicted - expected), "fn": len(expected - predicted)}
     return chips, {**counts, **prf(counts["tp"], counts["fp"], counts["fn"])}

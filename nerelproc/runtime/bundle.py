@@ -91,6 +91,11 @@ def load_predictor(model_dir=None, backend="auto", threads=0, batch_windows=1):
     heads = Heads.load(model_dir / "heads.npz")
     if backend == "auto":
         backend = "ct2" if (model_dir / "ct2").exists() else "torch"
+    needs = {"ct2": ("ct2", "the exported encoder; export the run, or use --backend torch"),
+             "torch": ("encoder", "a training output's encoder; use --backend ct2")}
+    if backend in needs and not (model_dir / needs[backend][0]).is_dir():
+        folder, what = needs[backend]
+        raise FileNotFoundError(f"{model_dir} has no {folder}/ ({what}): the {backend} backend needs it")
     if backend == "ct2":
         encode_batch = ct2_encoder(model_dir / "ct2", threads)
     elif backend == "torch":

@@ -30,7 +30,7 @@ def make_examples(documents, tokenizer, scheme, labels, max_length, stride):
     for document in documents:
         encoded = encode(tokenizer, document.text)
         target = np.zeros(len(labels), dtype=np.float32)
-        for label in document.gold_relation_types():
+        for label in document.relation_labels():
             if label in index:
                 target[index[label]] = 1
         examples.append(

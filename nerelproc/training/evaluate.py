@@ -3,7 +3,7 @@ threshold tuning on dev, the model-selection score, and scoring a saved model on
 
 import numpy as np
 
-from nerelproc.evaluation.score import score_documents
+from nerelproc.evaluation.score import HEADLINE, dig, score_documents
 from nerelproc.io.document import Document
 from nerelproc.io.readers import read_documents
 from nerelproc.io.writers import atomic_output, document_to_json, dumps_line
@@ -34,9 +34,9 @@ def selection_score(scores, tasks):
     """What picks the best epoch: NER micro-F1, the mean of CLS micro and macro F1, or their mean."""
     parts = []
     if "ner" in tasks:
-        parts.append(scores["ner"]["micro"]["f1"])
+        parts.append(dig(scores, HEADLINE["ner"]))
     if "cls" in tasks:
-        parts.append((scores["cls"]["micro"]["f1"] + scores["cls"]["macro"]["f1"]) / 2)
+        parts.append((dig(scores, HEADLINE["cls_micro"]) + dig(scores, HEADLINE["cls_macro"])) / 2)
     return float(np.mean(parts))
 
 

@@ -13,7 +13,16 @@ import json
 import shutil
 from pathlib import Path
 
+from nerelproc.analysis.tables import markdown_table
+from nerelproc.evaluation.score import HEADLINE_LABELS, headline
 from nerelproc.runtime.bundle import CONFIG_FILE, Bundle
+
+# The model card's names of the headline figures (more explicit than the short labels).
+CARD_LABELS = {
+    **HEADLINE_LABELS,
+    "flat": "NER flat F1 (seqeval, outermost)",
+    "coarse": "NER PER/LOC/ORG micro-F1",
+}
 
 
 def best_dir(run_dir):
@@ -69,18 +78,11 @@ def model_card(bundle, metrics):
         "",
     ]
     if metrics and "test" in metrics:
-        test = metrics["test"]
+        test = headline(metrics["test"])
         lines += [
             "## Measured on NEREL test (torch fp32, before export; from `nerelproc train --test`)",
             "",
-            "| metric | value |",
-            "| --- | --- |",
-            f"| NER nested micro-F1 | {test['ner']['micro']['f1']:.4f} |",
-            f"| NER flat F1 (seqeval, outermost) | {test['ner']['flat']['f1']:.4f} |",
-            f"| NER PER/LOC/ORG micro-F1 | {test['ner']['coarse']['micro']['f1']:.4f} |",
-            f"| CLS micro-F1 | {test['cls']['micro']['f1']:.4f} |",
-            f"| CLS macro-F1 | {test['cls']['macro']['f1']:.4f} |",
-            f"| CLS samples-F1 | {test['cls']['samples']['f1']:.4f} |",
+            markdown_table(["metric", "value"], [[CARD_LABELS[name], f"{value:.4f}"] for name, value in test.items()]),
             "",
             f"Best epoch {metrics['best_epoch']} of {metrics['epochs_run']}; "
             f"{metrics['seconds_per_epoch']:.0f} s per epoch on the training machine.",

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from nerelproc.evaluation.score import headline
 from nerelproc.io import schema
 from nerelproc.io.writers import dumps_line
 from nerelproc.runtime.bundle import Bundle
@@ -195,12 +196,7 @@ class Trainer:
                 "epoch": self.epoch,
                 "train_loss": float(np.mean([t for t, _ in losses])),
                 **{f"train_{k}_loss": float(np.mean([p[k] for _, p in losses])) for k in c.tasks},
-                "dev_ner_f1": scores["ner"]["micro"]["f1"],
-                "dev_flat_f1": scores["ner"]["flat"]["f1"],
-                "dev_coarse_f1": scores["ner"]["coarse"]["micro"]["f1"],
-                "dev_cls_micro_f1": scores["cls"]["micro"]["f1"],
-                "dev_cls_macro_f1": scores["cls"]["macro"]["f1"],
-                "dev_cls_samples_f1": scores["cls"]["samples"]["f1"],
+                **headline(scores, "dev_{}_f1"),
                 "thresholds_mode": tuning["mode"],
                 "log_vars": self.model.log_vars.detach().tolist(),
                 "sigma": self.model.sigmas(),
