@@ -16,6 +16,7 @@ pytest.importorskip("ctranslate2")
 from nerelproc.io.document import parse_entity_line  # noqa: E402
 from nerelproc.training.data import load_documents  # noqa: E402
 from nerelproc.io.writers import write_jsonl  # noqa: E402
+from blocking import without  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -124,16 +125,7 @@ def test_kill_and_resume_is_byte_identical(tiny_model, nerel_dir, tmp_path):
     assert target.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
 
 
-NO_TORCH = """
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "transformers"):
-            raise ImportError(f"{name} is blocked in this test")
-sys.meta_path.insert(0, Block())
-from nerelproc.cli import main
-main()
-"""
+NO_TORCH = without(("torch", "transformers"))
 
 
 def test_annotation_needs_no_torch(tiny_model, tmp_path):
@@ -146,20 +138,15 @@ def test_annotation_needs_no_torch(tiny_model, tmp_path):
     assert read_lines(tmp_path / "out.jsonl")[0]["id"] == "x"
 
 
-RUNTIME_NO_TORCH = """
+RUNTIME_NO_TORCH = without(("torch", "transformers"), then="""
 import importlib, pkgutil, sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "transformers"):
-            raise ImportError(f"{name} is blocked in this test")
-sys.meta_path.insert(0, Block())
 import nerelproc.io, nerelproc.runtime, nerelproc.evaluation
 for package in (nerelproc.io, nerelproc.runtime, nerelproc.evaluation):
     for module in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{module.name}")
 from nerelproc import Annotator, Document, score_documents
 print(len(list(pkgutil.iter_modules(nerelproc.runtime.__path__))))
-"""
+""")
 
 
 def test_the_runtime_imports_no_torch():
@@ -406,16 +393,7 @@ def test_gzip_feeds_in_and_out_any_case(tiny_model, nerel_dir, tmp_path):
         assert gzip.decompress((tmp_path / "out.jsonl.gz").read_bytes()) == (tmp_path / "ref.jsonl").read_bytes()
 
 
-MISSING_TORCH = """
-import sys
-class Missing:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("torch", "transformers"):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-sys.meta_path.insert(0, Missing())
-from nerelproc.cli import main
-main()
-"""
+MISSING_TORCH = without(("torch", "transformers"))
 
 
 @pytest.mark.parametrize("command", [["train", "--train", "x", "--dev", "y", "-o", "z"], ["export", "run", "-o", "m"],
@@ -496,12 +474,12 @@ def test_keep_input_gives_back_the_input_annotations(tiny_model, nerel_dir, tmp_
     assert annotate([tmp_path / "in.jsonl", "-o", tmp_path / "plain.jsonl"], tiny_model).returncode == 0
     out, plain = read_lines(tmp_path / "out.jsonl"), read_lines(tmp_path / "plain.jsonl")
     source = read_lines(tmp_path / "in.jsonl")
-    for kept, without, document, line in zip(out, plain, gold, source):
+    for kept, bare, document, line in zip(out, plain, gold, source):
         assert [parse_entity_line(e, document.text) for e in kept["input_entities"]] == document.entities
         assert kept["input_entities"] == line["entities"] and kept["input_relations"] == document.relations
         assert kept["input_links"] == document.links
-        assert {k: v for k, v in kept.items() if not k.startswith("input_")} == without  # predictions unchanged
-        assert not any(k.startswith("input_") for k in without)
+        assert {k: v for k, v in kept.items() if not k.startswith("input_")} == bare  # predictions unchanged
+        assert not any(k.startswith("input_") for k in bare)
 
 
 def test_the_torch_backend_reads_a_training_output(tiny_model, nerel_dir, tmp_path):

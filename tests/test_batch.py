@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from blocking import without
 
 from nerelproc.runtime.batch import LineSplitter, find_inputs, without_timings
 
@@ -60,16 +61,7 @@ def test_inputs_keep_their_relative_paths(tmp_path):
         find_inputs([tmp_path / "feeds" / "a.jsonl", tmp_path / "other" / "a.jsonl"], tmp_path / "o")
 
 
-NO_DISTRIBUTED = """
-import sys
-class Block:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in ("distributed", "dask"):
-            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-sys.meta_path.insert(0, Block())
-from nerelproc.cli import main
-main()
-"""
+NO_DISTRIBUTED = without(("distributed", "dask"))
 
 
 def test_dask_without_the_extra_says_what_to_install(tmp_path):

@@ -45,6 +45,7 @@ import orjson
 
 from .annotate import (EXIT_FATAL, EXIT_OK, EXIT_SOME_FAILED, JsonlOutput, Options, ResumeMismatch, Stats,
                        annotate_records, skip_resumed)
+from ..io.files import file_sha256
 from ..io.writers import atomic_output, remove_stale_temporaries
 
 EXIT_LOCKED = 4
@@ -225,14 +226,6 @@ def scan_input(path, part_size=None):
                 splitter.feed(chunk)
     lines, parts = splitter.finish()
     return digest.hexdigest(), lines, parts
-
-
-def file_sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # -- manifest and lock -------------------------------------------------------------

