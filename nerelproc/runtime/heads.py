@@ -36,6 +36,12 @@ class Heads:
         logits = states @ self.ner_weight + self.ner_bias
         return logits.reshape(len(states), len(self.ner_bias) // 3, 3).argmax(-1).astype(np.int8)
 
+    def ner_log_probs(self, states):
+        """``[tokens, hidden]`` -> log P(O/B/I) ``[tokens, channels, 3]`` (for constrained decoding)."""
+        logits = (states @ self.ner_weight + self.ner_bias).reshape(len(states), -1, 3)
+        logits -= logits.max(-1, keepdims=True)
+        return logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+
     def cls_logits(self, states):
         """``[tokens, hidden]`` (all tokens of one document) -> ``[labels]``."""
         if not len(states):

@@ -14,8 +14,8 @@ Two guarantees shape this module:
   per-window results are combined in window order. Neighbours, batch size, buffer
   size and input order cannot change a bit of it (``tests/test_annotate.py``).
 - **Memory is bounded by a window, not by the document.** The encoder states of a
-  window are turned into NER tags and a partial CLS pooling as soon as they exist,
-  then dropped; only int8 tags and per-window pooling sums are kept.
+  window are turned into the log-probabilities of its uncertain NER tags (``decoding.py``)
+  and a partial CLS pooling as soon as they exist, then dropped.
 """
 
 from collections import defaultdict
@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nerelproc.io.document import Entity
+from nerelproc.runtime.decoding import constrained_tags, uncertain_pairs
 from nerelproc.runtime.heads import combine_cls_partials, sigmoid
 from nerelproc.runtime.tagging import TagScheme
 from nerelproc.runtime.windows import encode, plan_windows, window_inputs
@@ -42,7 +43,8 @@ class _DocumentState:
 
     def __init__(self, text, encoded, windows, channels):
         self.text, self.encoded, self.windows = text, encoded, windows
-        self.tags = np.zeros((len(encoded.ids), channels), dtype=np.int8)
+        self.channels = channels
+        self.ner_pieces = [None] * len(windows)  # per window: its uncertain (token, channel) pairs
         self.cls_partials = [None] * len(windows)
 
 
@@ -58,6 +60,7 @@ class Predictor:
         self.batch_windows = max(1, int(batch_windows))
         self.cls_id, self.sep_id = config.cls_id, config.sep_id
         self.tasks = tasks  # one task only: what a single-task pipeline would compute (benchmarks)
+        self.decode_tags = constrained_tags  # decoding.argmax_tags gives the old decoder (benchmarks)
 
     def predict(self, texts):
         documents = [self._plan(text) for text in texts]
@@ -90,12 +93,13 @@ class Predictor:
         window = document.windows[k]
         owned = states[window.own_start - window.start : window.own_end - window.start]
         if "ner" in self.tasks:
-            document.tags[window.own_start : window.own_end] = self.heads.ner_tags(owned)
+            document.ner_pieces[k] = uncertain_pairs(self.heads.ner_log_probs(owned), window.own_start)
         if "cls" in self.tasks:
             document.cls_partials[k] = self.heads.cls_partial(owned)
 
     def _finish(self, document):
-        entities = self.scheme.decode(document.tags, document.encoded.offsets, document.text)
+        tags = self.decode_tags(len(document.encoded.ids), document.channels, document.ner_pieces)
+        entities = self.scheme.decode(tags, document.encoded.offsets, document.text)
         partials = [p for p in document.cls_partials if p is not None]
         scores = sigmoid(combine_cls_partials(partials, self.heads))
         chosen = [label for label, score, t in zip(self.labels, scores, self.thresholds) if score >= t]

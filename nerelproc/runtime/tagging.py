@@ -5,7 +5,7 @@ Layer 0 of a type holds its outermost entities, layer 1 the entities of the same
 type nested inside those, and so on. Entities of *different* types never compete,
 so "ГИБДД Москвы" (ORGANIZATION) and "Москвы" (CITY) sit in different channels.
 
-Decoding is cheap numpy: argmax per channel, B/I runs to token spans, token spans
+Decoding is cheap numpy: tags per channel (``decoding.py``), B/I runs to token spans, token spans
 to character spans through the tokenizer's offsets, trimmed of whitespace and
 widened to whole words.
 A discontinuous entity is encoded by its extent (smallest start, largest end).

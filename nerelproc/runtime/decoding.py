@@ -1,0 +1,70 @@
+"""BIO-constrained NER decoding: per channel, the most probable tag path in which I never
+follows O (Viterbi over O/B/I).
+
+An argmax per token lets a stray I open an entity and a stray O cut one in two. On NEREL
+dev the shipped model's nested F1 went from 0.742 (argmax) to 0.772 with this decoder
+(precision 0.719 -> 0.780; `python benchmarks/decoding.py`).
+
+Memory stays bounded by a window: only the (token, channel) pairs whose O is uncertain,
+P(O) < 0.999, keep their three log-probabilities; every other pair is taken to be O, so
+each run of uncertain tokens is decoded alone, between two O's.
+"""
+
+import numpy as np
+
+O, B, I = 0, 1, 2
+CERTAIN_O = float(np.log(0.999))
+
+
+def uncertain_pairs(log_probs, first_token):
+    """``(tokens, channels, log_probs[n, 3])`` of one window's uncertain pairs (token indices
+    into the document: the window's owned tokens start at ``first_token``)."""
+    token, channel = np.nonzero(log_probs[:, :, O] < CERTAIN_O)
+    # compact: 18 bytes a pair; a trained model is sure of O for most pairs (a random one is not)
+    return (token + first_token).astype(np.int32), channel.astype(np.int16), log_probs[token, channel]
+
+
+def constrained_tags(n_tokens, n_channels, pieces):
+    """Tags ``[tokens, channels]`` from the windows' ``uncertain_pairs``, given in window order."""
+    tags = np.zeros((n_tokens, n_channels), dtype=np.int8)
+    pieces = [p for p in pieces if p is not None and len(p[0])]
+    if not pieces:
+        return tags
+    token = np.concatenate([p[0] for p in pieces])
+    channel = np.concatenate([p[1] for p in pieces])
+    log_probs = np.concatenate([p[2] for p in pieces])
+    order = np.lexsort((token, channel))  # by channel, then token
+    token, channel, log_probs = token[order], channel[order], log_probs[order]
+    breaks = np.flatnonzero((np.diff(channel) != 0) | (np.diff(token) != 1)) + 1
+    for run in np.split(np.arange(len(token)), breaks):
+        tags[token[run], channel[run[0]]] = viterbi(log_probs[run])
+    return tags
+
+
+def argmax_tags(n_tokens, n_channels, pieces):
+    """The decoding before this module, for comparison: each uncertain pair's most probable tag
+    (a certain O is O either way)."""
+    tags = np.zeros((n_tokens, n_channels), dtype=np.int8)
+    for piece in pieces:
+        if piece is not None:
+            tags[piece[0], piece[1]] = piece[2].argmax(-1)
+    return tags
+
+
+def viterbi(log_probs):
+    """The best O/B/I path through ``log_probs`` ``[n, 3]`` between an O before and an O after:
+    I only after B or I. Ties go to O, then B, then I."""
+    rows = log_probs.tolist()
+    o, b, i = rows[0][0], rows[0][1], float("-inf")
+    back = []
+    for lo, lb, li in rows[1:]:
+        best, top = (O, o) if o >= b and o >= i else ((B, b) if b >= i else (I, i))
+        inner, inner_top = (B, b) if b >= i else (I, i)  # what an I may follow
+        back.append((best, best, inner))
+        o, b, i = top + lo, top + lb, inner_top + li
+    state = O if o >= b and o >= i else (B if b >= i else I)
+    path = [state]
+    for pointers in reversed(back):
+        state = pointers[state]
+        path.append(state)
+    return path[::-1]
