@@ -27,6 +27,16 @@ def annotate(args, model, env=None, **kwargs):
     return subprocess.run(command, capture_output=True, env=env, cwd=ROOT, **kwargs)
 
 
+def kill_once_written(command, partial, lines):
+    """Start ``command`` and SIGKILL it as soon as ``partial`` holds ``lines`` lines (or after 120 s)."""
+    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and (not partial.exists() or partial.read_bytes().count(b"\n") < lines):
+        time.sleep(0.005)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
 def read_lines(path):
     return [orjson.loads(line) for line in Path(path).read_bytes().splitlines()]
 
@@ -112,12 +122,7 @@ def test_kill_and_resume_is_byte_identical(tiny_model, nerel_dir, tmp_path):
     partial = tmp_path / ".resumed.jsonl.partial"
     command = [sys.executable, "-m", "nerelproc", "annotate", *map(str, args), "-o", str(target),
                "--model", str(tiny_model), "--quiet"]
-    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and (not partial.exists() or partial.read_bytes().count(b"\n") < 20):
-        time.sleep(0.01)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_once_written(command, partial, lines=20)
     assert not target.exists(), "a killed run must not leave a complete-looking output"
     assert 0 < partial.read_bytes().count(b"\n") < len(docs) * 4
     resumed = annotate([*args, "-o", target, "--resume"], tiny_model)
@@ -340,12 +345,7 @@ def test_user_field_named_error_is_not_a_failure_after_resume(tiny_model, tmp_pa
     assert whole.returncode == 0, whole.stderr.decode()
     reference = target.read_bytes()
     target.unlink()
-    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and (not partial.exists() or partial.read_bytes().count(b"\n") < 4):
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    kill_once_written(command, partial, lines=4)
     resumed = subprocess.run(command + ["--resume"], capture_output=True, cwd=ROOT)
     assert resumed.returncode == 0, resumed.stderr.decode()
     assert target.read_bytes() == reference

@@ -20,6 +20,11 @@ EXTRAS = {
 }
 
 
+def one_line(error):
+    """An error as one line of text (messages can hold newlines: a bad id, a path)."""
+    return " ".join((str(error) or type(error).__name__).split())
+
+
 class Group(click.Group):
     def invoke(self, ctx):
         try:
@@ -38,8 +43,7 @@ class Group(click.Group):
         except (OSError, ValueError) as error:  # bad paths, bad files: one line, not a traceback
             if os.environ.get("NERELPROC_DEBUG"):
                 raise
-            message = " ".join(str(error).split()) or type(error).__name__
-            click.echo(f"nerelproc {ctx.invoked_subcommand or ''}: {message}".replace(" :", ":"), err=True)
+            click.echo(f"nerelproc {ctx.invoked_subcommand or ''}: {one_line(error)}".replace(" :", ":"), err=True)
             sys.exit(1)
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from nerelproc.cli._app import main
+from nerelproc.cli._app import main, one_line
 
 EXIT_STATUS_HELP = """
 Exit status: 0 all records annotated; 3 finished, but some records failed (each has an
@@ -78,7 +78,7 @@ def annotate(input_path, output, output_format, model, backend, batch_size, buff
     except ModuleNotFoundError:
         raise  # the CLI says which extra to install
     except (OSError, ValueError, KeyError) as error:
-        say(_one_line(error))
+        say(one_line(error))
         sys.exit(EXIT_FATAL)
 
     stats = digest = None
@@ -102,7 +102,7 @@ def annotate(input_path, output, output_format, model, backend, batch_size, buff
         say(f"--strict: stopped at {stop}")
         sys.exit(EXIT_SOME_FAILED)
     except OSError as error:  # a full disk, a vanished folder: the partial file stays for --resume
-        say(f"cannot write the output: {_one_line(error)}")
+        say(f"cannot write the output: {one_line(error)}")
         sys.exit(EXIT_FATAL)
     finally:
         progress.close()
@@ -113,7 +113,3 @@ def annotate(input_path, output, output_format, model, backend, batch_size, buff
 def _size(path):
     return path.stat().st_size if path.is_file() else None
 
-
-def _one_line(error):
-    text = str(error) or type(error).__name__
-    return " ".join(text.split())

@@ -28,6 +28,7 @@ from pathlib import Path
 import orjson
 
 from nerelproc.io.document import format_entity_line
+from nerelproc.io.readers import is_gzip
 from nerelproc.runtime.predictor import entities_with_ids
 from nerelproc.io.writers import (atomic_output, brat_name_problem, entity_lines, remove_stale_temporaries,
                                   write_brat_files)
@@ -244,7 +245,7 @@ class JsonlOutput:
         if self.path is None:
             return
         self.file.close()
-        if self.path.name.lower().endswith(".gz"):
+        if is_gzip(self.path):
             with open(self.partial, "rb") as plain, atomic_output(self.path) as raw:
                 # mtime 0 and no file name in the header: the same input gives the same bytes
                 with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0) as packed:

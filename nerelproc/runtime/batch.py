@@ -46,6 +46,7 @@ import orjson
 from .annotate import (EXIT_FATAL, EXIT_OK, EXIT_SOME_FAILED, JsonlOutput, Options, ResumeMismatch, Stats,
                        annotate_records, skip_resumed)
 from ..io.files import file_sha256
+from ..io.readers import is_gzip
 from ..io.writers import atomic_output, remove_stale_temporaries
 
 EXIT_LOCKED = 4
@@ -213,7 +214,7 @@ def scan_input(path, part_size=None):
     """(sha256 of the file's bytes, its line count, its line ranges) in one read
     (two for a gzipped file: the bytes, then the lines)."""
     digest = hashlib.sha256()
-    gz = str(path).lower().endswith(".gz")
+    gz = is_gzip(path)
     splitter = LineSplitter(part_size)
     with open(path, "rb") as file:
         for chunk in iter(lambda: file.read(1 << 20), b""):

@@ -122,9 +122,9 @@ def part_records(path, offset, first, count):
     file (a missing id defaults to the line number, so the numbers must be the file's)."""
     import gzip
 
-    from ..io.readers import read_jsonl_lines
+    from ..io.readers import is_gzip, read_jsonl_lines
 
-    opener = gzip.open if str(path).lower().endswith(".gz") else open
+    opener = gzip.open if is_gzip(path) else open
     with opener(path, "rb") as file:
         file.seek(offset)
         yield from read_jsonl_lines(islice(file, count), first_line=first)
