@@ -4,7 +4,7 @@
 
 Quality: ``nerelproc annotate`` on the test texts alone (id + text), then
 ``nerelproc score`` against gold, for the int8 CT2 model and for its fp32 torch
-original (the run's ``best/``). Speed: each setup in a fresh subprocess (so load
+original (the run's ``best/``, with the shipped model's decisions). Speed: each setup in a fresh subprocess (so load
 time and peak RSS are its own), over the same texts, same thread count:
 
 - ``int8-joint``: CT2 int8 encoder, both heads (what ``annotate`` runs);
@@ -107,7 +107,7 @@ class MixedLengthBatches:
                       for d, k in batch]
             for (d, k), states in zip(batch, p.encode_batch(inputs)):
                 p._consume(documents[d], k, states[1:-1])
-        return [p._finish(document) for document in documents]
+        return [p.finish(document) for document in documents]
 
 
 def cli(*args):
@@ -115,9 +115,31 @@ def cli(*args):
                           capture_output=True, cwd=ROOT)
 
 
+DECISIONS = ("thresholds", "thresholds_tuning", "ner_o_bias", "calibration")
+
+
+def with_decisions(original, model, out_dir):
+    """The fp32 original (links to its files) with the shipped model's decisions (CLS thresholds,
+    the decoder's O bias; `nerelproc calibrate` may have retuned them on the int8 model): int8 vs
+    fp32 then compares the weights alone."""
+    from nerelproc.runtime.bundle import CONFIG_FILE, Bundle
+
+    target = Path(out_dir) / "fp32"
+    target.mkdir()
+    for path in Path(original).iterdir():
+        if path.name != CONFIG_FILE:
+            (target / path.name).symlink_to(path.resolve())
+    bundle, shipped = Bundle.load(original), Bundle.load(model)
+    for name in DECISIONS:
+        setattr(bundle, name, getattr(shipped, name))
+    bundle.save(target)
+    return target
+
+
 def quality(model, run, gold, texts_path, out_dir, threads):
     results = {}
-    for name, options in (("int8", ["--model", model]), ("fp32", ["--model", Path(run) / "best", "--backend", "torch"])):
+    fp32 = with_decisions(Path(run) / "best", model, out_dir)
+    for name, options in (("int8", ["--model", model]), ("fp32", ["--model", fp32, "--backend", "torch"])):
         predictions = out_dir / f"test_{name}.jsonl"
         annotated = cli("annotate", texts_path, "-o", predictions, "--threads", threads, "--quiet", *options)
         if annotated.returncode != 0:

@@ -151,12 +151,14 @@ for package in (nerelproc.io, nerelproc.runtime, nerelproc.evaluation):
     for module in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{module.name}")
 from nerelproc import Annotator, Document, score_documents
+import nerelproc.training.calibration  # `nerelproc calibrate` tunes an int8 model without torch
 print(len(list(pkgutil.iter_modules(nerelproc.runtime.__path__))))
 """)
 
 
 def test_the_runtime_imports_no_torch():
-    """Every module of nerelproc.io, .runtime and .evaluation imports with torch and transformers blocked."""
+    """Every module of nerelproc.io, .runtime and .evaluation, and training.calibration, imports
+    with torch and transformers blocked."""
     result = subprocess.run([sys.executable, "-c", RUNTIME_NO_TORCH], capture_output=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr.decode()
     assert int(result.stdout) >= 8  # windows, tagging, heads, predictor, encoders, bundle, annotate, api

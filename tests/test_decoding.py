@@ -1,6 +1,7 @@
 """The BIO-constrained decoder: hand cases, and its sparse form against a dense Viterbi."""
 
 import numpy as np
+import pytest
 
 from nerelproc.runtime.decoding import B, I, O, argmax_tags, constrained_tags, uncertain_pairs, viterbi
 
@@ -46,3 +47,18 @@ def test_sparse_decoding_equals_a_dense_viterbi_where_o_is_certain_elsewhere():
     for channel in range(channels):
         np.testing.assert_array_equal(tags[:, channel], dense_viterbi(log_probs[:, channel]))
     np.testing.assert_array_equal(argmax_tags(n, channels, pieces), log_probs.argmax(-1))
+
+
+def test_o_bias_drops_the_doubtful_entity_and_keeps_the_sure_one():
+    # channel 0: a sure entity (B 0.9); channel 1: a doubtful one (B 0.55 vs O 0.45)
+    log_probs = log([[0.05, 0.9, 0.05], [0.45, 0.55, 0.0001]], [[0.9, 0.05, 0.05], [0.9, 0.05, 0.05]])
+    pieces = [uncertain_pairs(log_probs, 0)]
+    assert constrained_tags(2, 2, pieces)[0].tolist() == [B, B]
+    assert constrained_tags(2, 2, pieces, o_bias=0.5)[0].tolist() == [B, O]  # log(0.45)+0.5 > log(0.55)
+    assert constrained_tags(2, 2, pieces, o_bias=0.0).tolist() == constrained_tags(2, 2, pieces).tolist()
+
+
+def test_a_negative_o_bias_is_refused():
+    # below 0 the pairs taken to be O (P(O) >= 0.999) would no longer be sure: not supported
+    with pytest.raises(ValueError):
+        constrained_tags(1, 1, [uncertain_pairs(log([[0.5, 0.5, 1e-6]]), 0)], o_bias=-0.1)

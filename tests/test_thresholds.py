@@ -4,7 +4,7 @@ thresholds are known."""
 import numpy as np
 import pytest
 
-from nerelproc.training.thresholds import GRID, fit_global, fit_per_label, micro_macro, tune
+from nerelproc.training.thresholds import GRID, MODES, fit_global, fit_per_label, micro_macro, tune
 
 
 def separable(positive, negative, docs=40, every=2, shift=0):
@@ -37,7 +37,7 @@ def test_one_threshold_fits_all_labels_then_global_wins_the_tie():
     probs, gold = labels(separable(0.8, 0.2), separable(0.9, 0.1, shift=1))
     assert fit_global(probs, gold).tolist() == pytest.approx([0.225, 0.225])
     thresholds, mode, cv = tune(probs, gold)
-    assert cv == {"global": 1.0, "per_label": 1.0} and mode == "global"  # a tie: the simpler one
+    assert cv == {"global": 1.0, "shrunk": 1.0, "per_label": 1.0} and mode == "global"  # a tie: the simpler one
     assert thresholds.tolist() == pytest.approx([0.225, 0.225])
 
 
@@ -59,3 +59,13 @@ def test_a_label_with_too_few_positives_keeps_the_global_threshold():
     assert fit_global(probs, gold).tolist() == pytest.approx([0.225, 0.225])
     assert fit_per_label(probs, gold).tolist() == pytest.approx([0.225, 0.225])
     assert fit_per_label(probs, gold, min_positives=2).tolist() == pytest.approx([0.225, 0.425])
+
+
+def test_shrunk_thresholds_lie_halfway_and_the_cv_winner_is_refitted():
+    probs, gold = labels(separable(0.3, 0.1), separable(0.9, 0.5, shift=1))
+    halfway = (fit_global(probs, gold) + fit_per_label(probs, gold)) / 2
+    np.testing.assert_allclose(MODES["shrunk"](probs, gold), halfway)
+    thresholds, mode, cv = tune(probs, gold, seed=3)
+    assert set(cv) == set(MODES) and cv[mode] == max(cv.values())
+    np.testing.assert_allclose(thresholds, MODES[mode](probs, gold))
+    assert tune(probs, gold, seed=3)[2] == cv  # the halvings are drawn from the seed

@@ -142,3 +142,18 @@ def test_train_batch_size_and_its_old_spelling(monkeypatch, spelling):
     assert seen["config"].batch_windows == 3
     help_text = CliRunner().invoke(main, ["train", "--help"]).output
     assert "--batch-size" in help_text and "--batch-windows" not in help_text  # the old spelling is hidden
+
+
+def test_cls_loss_mean_is_the_sum_over_labels_divided_by_their_number(tiny, tmp_path):
+    from nerelproc.training.model import cls_loss
+
+    logits, targets = torch.randn(3, 49), (torch.rand(3, 49) < 0.3).float()
+    assert torch.allclose(cls_loss(logits, targets, "mean") * 49, cls_loss(logits, targets))
+    summed = Trainer(config(tiny), tiny["train"][:2], tiny["dev"], tmp_path / "sum")
+    averaged = Trainer(config(tiny, cls_loss="mean"), tiny["train"][:2], tiny["dev"], tmp_path / "mean")
+    averaged.model.load_state_dict(summed.model.state_dict())
+    for trainer in (summed, averaged):
+        trainer.model.eval()  # no dropout: the same forward twice
+    with torch.no_grad():
+        ratio = summed.losses([0, 1])["cls"] / averaged.losses([0, 1])["cls"]
+    assert ratio.item() == pytest.approx(len(summed.labels), rel=1e-4)

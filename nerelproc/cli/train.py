@@ -46,6 +46,8 @@ class OldSpellings(click.Option):
               help="bf16 autocasts the encoder's forward (faster on CPUs with AVX-512-BF16/AMX).")
 @click.option("--attention-dropout", default=-1.0, show_default=True,
               help="Attention-probability dropout (<0: the encoder's own). 0 enables the fused attention kernel.")
+@click.option("--cls-loss", type=click.Choice(["sum", "mean"]), default="sum", show_default=True,
+              help="CLS loss over the relation labels: summed, or averaged (a CLS gradient 1/labels as large).")
 @click.option("--cache-dir", default="", help="Keep frozen-layer outputs here, shared by runs with the same setup.")
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT from its last checkpoint.")
 def train(train_path, dev_path, test_path, output, tasks, loss_weighting, weights, resume, **options):

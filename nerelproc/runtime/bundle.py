@@ -22,7 +22,7 @@ from nerelproc.runtime.predictor import Predictor
 
 MODEL_NAME = "nerel-e5-small-int8"
 CONFIG_FILE = "nerelproc.json"
-OPTIONAL = ("train_config", "log_vars", "quantization", "exported_from")  # written only when set
+OPTIONAL = ("train_config", "log_vars", "quantization", "exported_from", "ner_o_bias", "calibration")  # written only when set
 
 
 @dataclass
@@ -49,6 +49,8 @@ class Bundle:
     log_vars: list | None = None
     quantization: str | None = None
     exported_from: str | None = None
+    ner_o_bias: float | None = None  # added to log P(O) in NER decoding (decoding.py); None: 0
+    calibration: dict | None = None  # what `nerelproc calibrate` measured when it set the decisions
     extra: dict = field(default_factory=dict)
 
     @classmethod

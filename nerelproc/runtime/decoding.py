@@ -8,6 +8,10 @@ dev the shipped model's nested F1 went from 0.742 (argmax) to 0.772 with this de
 Memory stays bounded by a window: only the (token, channel) pairs whose O is uncertain,
 P(O) < 0.999, keep their three log-probabilities; every other pair is taken to be O, so
 each run of uncertain tokens is decoded alone, between two O's.
+
+``o_bias`` (nerelproc.json's ``ner_o_bias``, tuned on dev by ``nerelproc calibrate``) is
+added to log P(O) of the uncertain pairs: above 0 it trades recall for precision. It
+is never negative, so a pair taken to be O would stay O under it.
 """
 
 import numpy as np
@@ -24,8 +28,10 @@ def uncertain_pairs(log_probs, first_token):
     return (token + first_token).astype(np.int32), channel.astype(np.int16), log_probs[token, channel]
 
 
-def constrained_tags(n_tokens, n_channels, pieces):
+def constrained_tags(n_tokens, n_channels, pieces, o_bias=0.0):
     """Tags ``[tokens, channels]`` from the windows' ``uncertain_pairs``, given in window order."""
+    if o_bias < 0:
+        raise ValueError(f"o_bias must be >= 0, not {o_bias}")
     tags = np.zeros((n_tokens, n_channels), dtype=np.int8)
     pieces = [p for p in pieces if p is not None and len(p[0])]
     if not pieces:
@@ -35,15 +41,17 @@ def constrained_tags(n_tokens, n_channels, pieces):
     log_probs = np.concatenate([p[2] for p in pieces])
     order = np.lexsort((token, channel))  # by channel, then token
     token, channel, log_probs = token[order], channel[order], log_probs[order]
+    if o_bias:
+        log_probs = log_probs + np.array([o_bias, 0.0, 0.0], dtype=log_probs.dtype)
     breaks = np.flatnonzero((np.diff(channel) != 0) | (np.diff(token) != 1)) + 1
     for run in np.split(np.arange(len(token)), breaks):
         tags[token[run], channel[run[0]]] = viterbi(log_probs[run])
     return tags
 
 
-def argmax_tags(n_tokens, n_channels, pieces):
+def argmax_tags(n_tokens, n_channels, pieces, o_bias=0.0):
     """The decoding before this module, for comparison: each uncertain pair's most probable tag
-    (a certain O is O either way)."""
+    (a certain O is O either way). ``o_bias`` is ignored: argmax is the untuned baseline."""
     tags = np.zeros((n_tokens, n_channels), dtype=np.int8)
     for piece in pieces:
         if piece is not None:

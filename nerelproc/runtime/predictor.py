@@ -61,15 +61,22 @@ class Predictor:
         self.cls_id, self.sep_id = config.cls_id, config.sep_id
         self.tasks = tasks  # one task only: what a single-task pipeline would compute (benchmarks)
         self.decode_tags = constrained_tags  # decoding.argmax_tags gives the old decoder (benchmarks)
+        self.o_bias = float(getattr(config, "ner_o_bias", None) or 0.0)
 
     def predict(self, texts):
+        return [self.finish(document) for document in self.encode_documents(texts)]
+
+    def encode_documents(self, texts):
+        """Run the encoder and heads: per document, what ``finish`` decodes (compact: the
+        uncertain NER pairs and the CLS poolings), so that decisions can be re-tuned without
+        running the encoder again (``nerelproc calibrate``)."""
         documents = [self._plan(text) for text in texts]
         for batch in self._equal_length_batches(documents):
             inputs = [window_inputs(documents[d].encoded, documents[d].windows[k], self.cls_id, self.sep_id)
                       for d, k in batch]
             for (d, k), states in zip(batch, self.encode_batch(inputs)):
                 self._consume(documents[d], k, states[1:-1])  # drop <s> and </s>
-        return [self._finish(document) for document in documents]
+        return documents
 
     def _plan(self, text):
         encoded = encode(self.tokenizer, text)
@@ -97,13 +104,19 @@ class Predictor:
         if "cls" in self.tasks:
             document.cls_partials[k] = self.heads.cls_partial(owned)
 
-    def _finish(self, document):
-        tags = self.decode_tags(len(document.encoded.ids), document.channels, document.ner_pieces)
+    def finish(self, document, o_bias=None):
+        """A ``Prediction`` from an ``encode_documents`` result (``o_bias``: the model's by default)."""
+        o_bias = self.o_bias if o_bias is None else o_bias
+        tags = self.decode_tags(len(document.encoded.ids), document.channels, document.ner_pieces, o_bias)
         entities = self.scheme.decode(tags, document.encoded.offsets, document.text)
-        partials = [p for p in document.cls_partials if p is not None]
-        scores = sigmoid(combine_cls_partials(partials, self.heads))
+        scores = self.relation_scores(document)
         chosen = [label for label, score, t in zip(self.labels, scores, self.thresholds) if score >= t]
         return Prediction(entities, scores, sorted(chosen), self.labels)
+
+    def relation_scores(self, document):
+        """The CLS probabilities ``[labels]`` of an ``encode_documents`` result."""
+        partials = [p for p in document.cls_partials if p is not None]
+        return sigmoid(combine_cls_partials(partials, self.heads))
 
 
 def entities_with_ids(entities):

@@ -33,4 +33,5 @@ class TrainConfig:
     device: str = "auto"  # "auto": cuda when available, else cpu
     cache_dir: str = ""  # where frozen-layer outputs are kept between runs ("" : in memory only)
     precision: str = "fp32"  # or "bf16": autocast the forward (weights and optimiser stay fp32)
+    cls_loss: str = "sum"  # over labels (49x the per-label mean), or "mean": the CLS gradient 1/49 as large
     attention_dropout: float = -1.0  # < 0: the encoder's own; 0 lets torch use its fused attention kernel

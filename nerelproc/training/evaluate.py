@@ -7,26 +7,20 @@ from nerelproc.evaluation.score import HEADLINE, dig, score_documents
 from nerelproc.io.document import Document
 from nerelproc.io.readers import read_documents
 from nerelproc.io.writers import atomic_output, document_to_json, dumps_line
-from nerelproc.training.thresholds import tune
+from nerelproc.training.calibration import decided, decisions, encode_in_chunks
 
 
 def evaluate(predictor, examples, labels, thresholds=None, seed=0):
-    """``(scores, thresholds, tuning)`` on ``examples``; thresholds are tuned on them when not given (dev)."""
+    """``(scores, thresholds, tuning)`` on ``examples``. Without ``thresholds`` (dev) the
+    decisions, CLS thresholds and the NER decoder's O bias, are tuned on them first
+    (``calibration.py``); ``tuning`` then says what was chosen and why."""
     docs = [e.document for e in examples]
-    predictions = predict_in_chunks(predictor, docs)
-    probs = np.stack([p.relation_scores for p in predictions])
-    tuning = None
+    encoded = encode_in_chunks(predictor, docs)
+    o_bias, tuning = None, None  # None: the predictor's own
     if thresholds is None:
-        gold = np.stack([e.target for e in examples]).astype(bool)
-        thresholds, mode, cv = tune(probs, gold, seed)
-        tuning = {"mode": mode, "cv": cv}
-    predicted_docs = []
-    for document, prediction in zip(docs, predictions):
-        chosen = [label for label, p, t in zip(labels, prediction.relation_scores, thresholds) if p >= t]
-        predicted_docs.append(
-            Document(document.id, document.text, prediction.entities, relation_types=sorted(chosen))
-        )
-    scores = score_documents(predicted_docs, docs, warn=lambda message: None)
+        o_bias, thresholds, tuning = decisions(predictor, encoded, docs, labels, seed)
+    predicted = decided(predictor, encoded, docs, labels, o_bias, thresholds)
+    scores = score_documents(predicted, docs, warn=lambda message: None)
     return scores, np.asarray(thresholds, dtype=np.float32), tuning
 
 

@@ -147,8 +147,14 @@ def ner_loss(logits, tags, mask):
     return (per_token * mask).sum() / mask.sum().clamp(min=1)
 
 
-def cls_loss(logits, targets):
-    return F.binary_cross_entropy_with_logits(logits, targets, reduction="mean") * logits.shape[-1]
+def cls_loss(logits, targets, over_labels="sum"):
+    """Binary cross-entropy averaged over documents; summed over labels (the default) or averaged.
+
+    Summed, the CLS gradient on the shared layers starts ~20x the NER one
+    (reports/multitask_gradients.md); "mean" divides it by the number of labels.
+    """
+    loss = F.binary_cross_entropy_with_logits(logits, targets, reduction="mean")
+    return loss * logits.shape[-1] if over_labels == "sum" else loss
 
 
 def load_encoder(name):

@@ -25,6 +25,7 @@ from nerelproc.runtime.bundle import Bundle
 from nerelproc.runtime.predictor import Predictor
 from nerelproc.runtime.tagging import TagScheme
 from nerelproc.runtime.windows import ner_tokenizer, window_inputs
+from nerelproc.training.calibration import set_decisions
 from nerelproc.training.checkpoints import load_checkpoint, rewrite_metrics_log, save_checkpoint, seed_everything
 from nerelproc.training.config import CHECKPOINT
 from nerelproc.training.data import batches, frozen_layer_cache, make_examples
@@ -139,7 +140,7 @@ class Trainer:
         if "cls" in c.tasks:
             logits = torch.stack([self.model.cls_logits(states[rows][owned[rows]]) for rows in doc_rows.values()])
             targets = torch.as_tensor(np.stack([self.train[i].target for i in doc_rows]), device=self.device)
-            losses["cls"] = cls_loss(logits, targets)
+            losses["cls"] = cls_loss(logits, targets, c.cls_loss)
         return losses
 
     def _step(self, indices):
@@ -198,6 +199,7 @@ class Trainer:
                 **{f"train_{k}_loss": float(np.mean([p[k] for _, p in losses])) for k in c.tasks},
                 **headline(scores, "dev_{}_f1"),
                 "thresholds_mode": tuning["mode"],
+                "ner_o_bias": tuning["ner_o_bias"],
                 "log_vars": self.model.log_vars.detach().tolist(),
                 "sigma": self.model.sigmas(),
                 "epoch_seconds": train_seconds,
@@ -221,7 +223,7 @@ class Trainer:
     def model_config(self, thresholds=None, tuning=None):
         """The ``Bundle`` (nerelproc.json) of the model as it stands."""
         c = self.config
-        return Bundle(
+        bundle = Bundle(
             entity_types=list(self.entity_types),
             relation_types=list(self.labels),
             layers=c.layers,
@@ -230,10 +232,11 @@ class Trainer:
             cls_id=self.cls_id,
             sep_id=self.sep_id,
             thresholds=[float(t) for t in (thresholds if thresholds is not None else [0.5] * len(self.labels))],
-            thresholds_tuning=tuning,
+            thresholds_tuning=None,
             tasks=list(c.tasks),
             hidden_size=self.encoder.config.hidden_size,
         )
+        return set_decisions(bundle, thresholds, tuning, "dev, during training") if tuning else bundle
 
     def save_model(self, path, thresholds, tuning):
         """A directory transformers can load (``encoder/``) plus heads, labels, thresholds, config."""
