@@ -5,6 +5,7 @@ import shutil
 
 import numpy as np
 import orjson
+import pytest
 from click.testing import CliRunner
 
 from nerelproc.cli import main
@@ -61,3 +62,13 @@ def test_calibrate_writes_the_decisions_that_annotate_then_uses(tiny_model, nere
     scored = CliRunner().invoke(main, ["score", str(out), str(dev), "--json"])
     nested = orjson.loads(scored.output)["ner"]["micro"]["f1"]
     assert round(nested, 4) == recorded[str(config["ner_o_bias"])]
+
+
+def test_selection_takes_the_cross_validated_cls_figure_when_thresholds_were_tuned():
+    from nerelproc.training.evaluate import selection_score
+
+    scores = {"ner": {"micro": {"f1": 0.7}}, "cls": {"micro": {"f1": 0.9}, "macro": {"f1": 0.8}}}
+    tuning = {"mode": "shrunk", "cv": {"global": 0.5, "shrunk": 0.6, "per_label": 0.4}}
+    assert selection_score(scores, ("ner", "cls")) == pytest.approx((0.7 + 0.85) / 2)  # in-sample
+    assert selection_score(scores, ("ner", "cls"), tuning) == pytest.approx((0.7 + 0.6) / 2)
+    assert selection_score(scores, ("ner",), tuning) == pytest.approx(0.7)

@@ -157,3 +157,19 @@ def test_cls_loss_mean_is_the_sum_over_labels_divided_by_their_number(tiny, tmp_
     with torch.no_grad():
         ratio = summed.losses([0, 1])["cls"] / averaged.losses([0, 1])["cls"]
     assert ratio.item() == pytest.approx(len(summed.labels), rel=1e-4)
+
+
+def test_init_starts_from_a_saved_model_with_a_fresh_schedule(tiny, tmp_path):
+    from nerelproc.runtime.heads import HEAD_PARAMS
+
+    first = Trainer(config(tiny, epochs=1), tiny["train"][:4], tiny["dev"][:2], tmp_path / "first")
+    first.fit()
+    best = tmp_path / "first" / "best"
+    second = Trainer(config(tiny, init=str(best)), tiny["train"][:4], tiny["dev"][:2], tmp_path / "second")
+    saved, loaded = first.model.export_heads(), second.model.export_heads()
+    for name in HEAD_PARAMS:
+        np.testing.assert_array_equal(getattr(saved, name), getattr(loaded, name))
+    assert torch.equal(first.model.log_vars, second.model.log_vars)
+    for a, b in zip(first.encoder.state_dict().values(), second.encoder.state_dict().values()):
+        assert torch.equal(a, b)
+    assert second.epoch == 0 and second.scheduler.last_epoch == 0  # its own schedule, from the start

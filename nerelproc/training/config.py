@@ -12,6 +12,7 @@ CHECKPOINT = "checkpoint.pt"
 @dataclass
 class TrainConfig:
     encoder: str = "default"
+    init: str = ""  # a model directory written by train (encoder/, heads.npz): start from its weights
     tasks: tuple = ("ner", "cls")
     weighting: str = "uncertainty"  # or "fixed"
     weights: tuple = (1.0, 1.0)  # fixed weights (ner, cls)

@@ -3,8 +3,8 @@
 Which of the three generalises best is itself decided on dev, by 2-fold
 cross-validation over documents (tune on one half, score micro+macro F1 on the
 other), repeated over 10 random halvings: one halving of 94 documents picked the
-per-label thresholds for the first fully fine-tuned model, where 30 halvings put
-them last (reports/calibration.md). The winner is then refitted on the whole dev set.
+per-label thresholds for the first fully fine-tuned model, where 10 halvings put
+them last (reports/model_recipes.md). The winner is then refitted on the whole dev set.
 """
 
 import numpy as np

@@ -22,6 +22,7 @@ from nerelproc.evaluation.score import headline
 from nerelproc.io import schema
 from nerelproc.io.writers import dumps_line
 from nerelproc.runtime.bundle import Bundle
+from nerelproc.runtime.heads import Heads
 from nerelproc.runtime.predictor import Predictor
 from nerelproc.runtime.tagging import TagScheme
 from nerelproc.runtime.windows import ner_tokenizer, window_inputs
@@ -41,7 +42,8 @@ class Trainer:
         if config.threads:
             torch.set_num_threads(config.threads)
         seed_everything(config.seed)
-        self.encoder, self.hf_tokenizer, self.cls_id, self.sep_id = load_encoder(config.encoder)
+        encoder = str(Path(config.init) / "encoder") if config.init else config.encoder
+        self.encoder, self.hf_tokenizer, self.cls_id, self.sep_id = load_encoder(encoder)
         if config.attention_dropout >= 0:
             set_attention_dropout(self.encoder, config.attention_dropout)
         self.tokenizer = ner_tokenizer(self.hf_tokenizer.backend_tokenizer)
@@ -59,6 +61,10 @@ class Trainer:
         self.model = JointModel(self.encoder, self.scheme.channels, len(self.labels), config.freeze_layers)
         self.model.to(self.device)
         self.model.init_biases(*self._priors())
+        if config.init:  # a new schedule from trained weights: heads and σ's too, the optimiser afresh
+            self.model.load_heads(Heads.load(Path(config.init) / "heads.npz"))
+            with torch.no_grad():
+                self.model.log_vars.copy_(torch.tensor(Bundle.load(config.init).log_vars))
         self.optimizer, self.scheduler = self._optimizer()
         self.lower_cache = None
         if config.freeze_layers:
@@ -205,7 +211,8 @@ class Trainer:
                 "epoch_seconds": train_seconds,
                 "eval_seconds": time.time() - started - train_seconds,
             }
-            record["selection"] = selection_score(scores, c.tasks)
+            record["selection"] = selection_score(scores, c.tasks, tuning)
+            record["dev_cls_cv"] = tuning["cv"][tuning["mode"]]
             self.history.append(record)
             with open(self.out_dir / "metrics.jsonl", "ab") as file:
                 file.write(dumps_line(record))
