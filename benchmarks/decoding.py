@@ -69,7 +69,8 @@ def main():
     for split, docs in gold.items():
         for name, decode, o_bias, propagated in variants:
             predictor.decode_tags = decode
-            predicted = [Document(d.id, d.text, predictor.finish(e, o_bias).entities) for d, e in zip(docs, encoded[split])]
+            predicted = [Document(d.id, d.text, predictor.finish(e, o_bias).entities)
+                         for d, e in zip(docs, encoded[split])]
             if propagated is not None:
                 predicted = [propagate(p, propagated or None) for p in predicted]
             ner[f"{split}/{name}"] = ner_figures(predicted, docs)

@@ -25,9 +25,10 @@ def main(run_dir, out_dir):
     config = TrainConfig(**{f.name: saved[f.name] for f in fields(TrainConfig) if f.name in saved})
     dev = load_documents(DEV)
     # the training documents only set the initial output biases, which the checkpoint replaces
-    trainer = Trainer(replace(config, max_train_docs=4), load_documents(DEV)[:4], dev[:1], run_dir)
+    trainer = Trainer(replace(config, max_train_docs=4), dev[:4], dev[:1], run_dir)
     trainer.config = config
-    progress = load_checkpoint(run_dir / CHECKPOINT, trainer.model, trainer.optimizer, trainer.scheduler, trainer.device)
+    progress = load_checkpoint(run_dir / CHECKPOINT, trainer.model, trainer.optimizer, trainer.scheduler,
+                               trainer.device)
     trainer.save_model(out_dir, thresholds=None, tuning=None)
     print(f"{out_dir}: epoch {progress['epoch']} of {run_dir}", file=sys.stderr)
 

@@ -35,8 +35,8 @@ class BiasStub:
 
 
 def test_the_bias_with_the_best_dev_f1_wins_and_ties_go_to_the_smaller():
-    gold = [Document(str(i), "Анна было 2020 года", [Entity("PERSON", ((0, 4),)), Entity("DATE", ((10, 14),))],
-                     relation_types=["WORKS_AS"]) for i in range(4)]
+    entities = [Entity("PERSON", ((0, 4),)), Entity("DATE", ((10, 14),))]
+    gold = [Document(str(i), "Анна было 2020 года", entities, relation_types=["WORKS_AS"]) for i in range(4)]
     o_bias, thresholds, tuning = decisions(BiasStub(), [d.text for d in gold], gold, LABELS)
     f1 = tuning["ner_o_bias_dev_nested_f1"]
     assert f1["0.0"] < 1.0 and f1["0.5"] == f1["0.75"] == 1.0 and f1["1.0"] < 1.0
@@ -58,7 +58,8 @@ def test_calibrate_writes_the_decisions_that_annotate_then_uses(tiny_model, nere
     assert config["thresholds_tuning"]["mode"] in MODES
     # annotate with the calibrated model reproduces the dev F1 recorded for the chosen bias
     out = tmp_path / "out.jsonl"
-    assert CliRunner().invoke(main, ["annotate", str(dev), "-o", str(out), "--model", str(model), "--quiet"]).exit_code == 0
+    annotate = ["annotate", str(dev), "-o", str(out), "--model", str(model), "--threads", "1", "--quiet"]
+    assert CliRunner().invoke(main, annotate).exit_code == 0  # one thread, as calibrate ran
     scored = CliRunner().invoke(main, ["score", str(out), str(dev), "--json"])
     nested = orjson.loads(scored.output)["ner"]["micro"]["f1"]
     assert round(nested, 4) == recorded[str(config["ner_o_bias"])]

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments.multitask.runner import METRICS, dig, read_jsonl, run_name, table_rows, train_command
+from nerelproc.analysis.plots import save_figure
 from nerelproc.analysis.tables import markdown_table
 from nerelproc.evaluation.score import HEADLINE, HEADLINE_LABELS, f1_score
 
@@ -253,9 +254,7 @@ def plot_scatter(grid, groups, path):
     ax.set(xlabel="test NER nested micro-F1", ylabel="test CLS micro-F1",
            title="per seed (dashed: single-task seeds)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def plot_curves(grid, groups, path):
@@ -275,9 +274,7 @@ def plot_curves(grid, groups, path):
         ax.set(title=title, xlabel="epoch")
         ax.xaxis.get_major_locator().set_params(integer=True)
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 def plot_deltas(deltas_by_joint, title, path):
@@ -294,9 +291,7 @@ def plot_deltas(deltas_by_joint, title, path):
     ax.axvline(0, color="black", linewidth=0.8)
     ax.set(title=title, xlabel="Δ F1 (joint − single-task), mean over seeds")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)
 
 
 # ------------------------------------------------------------------------ qualitative

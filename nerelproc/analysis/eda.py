@@ -262,11 +262,9 @@ def _plt():
 
 
 def _save(fig, path):
-    fig.tight_layout()
-    fig.savefig(path, bbox_inches="tight")
-    import matplotlib.pyplot as plt
+    from nerelproc.analysis.plots import save_figure
 
-    plt.close(fig)
+    save_figure(fig, path, bbox_inches="tight")
 
 
 def plot_lengths(all_stats, path):

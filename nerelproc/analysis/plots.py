@@ -16,6 +16,15 @@ def pyplot(style=None):
     return plt
 
 
+def save_figure(fig, path, **savefig_options):
+    """Lay out, write and close ``fig`` (closing frees it: pyplot keeps every open figure)."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, **savefig_options)
+    plt.close(fig)
+
+
 def training_curves(history, path):
     plt = pyplot()
 
@@ -35,6 +44,4 @@ def training_curves(history, path):
         right.plot(epochs, [r["sigma"][task] for r in history], "o-", label=f"σ {task}")
     right.set(title="uncertainty weights (σ = exp(s/2))", xlabel="epoch")
     right.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path, dpi=100)

@@ -61,7 +61,7 @@ class Predictor:
         self.cls_id, self.sep_id = config.cls_id, config.sep_id
         self.tasks = tasks  # one task only: what a single-task pipeline would compute (benchmarks)
         self.decode_tags = constrained_tags  # decoding.argmax_tags gives the old decoder (benchmarks)
-        self.o_bias = float(getattr(config, "ner_o_bias", None) or 0.0)
+        self.o_bias = float(config.ner_o_bias or 0.0)  # None in models calibrated before it existed
 
     def predict(self, texts):
         return [self.finish(document) for document in self.encode_documents(texts)]
