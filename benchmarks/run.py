@@ -177,7 +177,7 @@ def markdown(report, command):
     ]
     int8, fp32 = figures(q["int8"]), figures(q["fp32"])
     lines.append(markdown_table(
-        ["metric", "int8 CT2 (shipped)", "fp32 torch", "int8 − fp32"],
+        ["metric", f"int8 CT2 ({Path(report['model']).name})", "fp32 torch", "int8 − fp32"],
         [[key, f"{int8[key]:.4f}", f"{fp32[key]:.4f}", f"{int8[key] - fp32[key]:+.4f}"] for key in int8],
     ))
     lines += ["", "## Speed", ""]
@@ -265,6 +265,8 @@ def main():
     command = "python benchmarks/run.py " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
         if v and k in ("model", "run", "ner_model", "cls_model", "threads"))
+    if out.resolve() != (ROOT / "benchmarks").resolve():  # a candidate's figures, kept apart from the shipped model's
+        command += f" --out {args.out}"
     text = markdown(report, command.replace(str(ROOT) + "/", ""))
     (out / "README.md").write_text(text, "utf-8")
     update_model_card(Path(args.model) / "MODEL_CARD.md", text)

@@ -173,3 +173,29 @@ def test_init_starts_from_a_saved_model_with_a_fresh_schedule(tiny, tmp_path):
     for a, b in zip(first.encoder.state_dict().values(), second.encoder.state_dict().values()):
         assert torch.equal(a, b)
     assert second.epoch == 0 and second.scheduler.last_epoch == 0  # its own schedule, from the start
+
+
+def test_stop_after_ends_the_sitting_and_resume_finishes_the_same_run(tiny, tmp_path):
+    train, dev = _jsonl(tiny, "train", tmp_path), _jsonl(tiny, "dev", tmp_path)
+    straight = run(config(tiny, epochs=3, max_train_docs=4), train, dev, tmp_path / "a")
+    assert run(config(tiny, epochs=3, max_train_docs=4), train, dev, tmp_path / "b", stop_after_epoch=1) is None
+    assert not (tmp_path / "b" / "metrics.json").exists()  # not finished: no summary yet
+    resumed = run(config(tiny, epochs=3, max_train_docs=4), train, dev, tmp_path / "b", resume=True)
+    drop = ("epoch_seconds", "eval_seconds")
+    assert {k: v for k, v in resumed["dev"].items() if k not in drop} == \
+        {k: v for k, v in straight["dev"].items() if k not in drop}
+
+
+def test_export_checkpoint_gives_the_weights_of_the_epoch_the_sitting_stopped_at(tiny, tmp_path):
+    from nerelproc.runtime.heads import Heads
+    from nerelproc.runtime.bundle import Bundle
+    from nerelproc.training.run import checkpoint_model
+
+    trainer = Trainer(config(tiny, epochs=3), tiny["train"][:4], tiny["dev"][:2], tmp_path / "run")
+    trainer.fit(stop_after_epoch=2)
+    assert trainer.epoch == 2 and not trainer.finished
+    assert checkpoint_model(tmp_path / "run", tmp_path / "model") == 2
+    saved, expected = Heads.load(tmp_path / "model" / "heads.npz"), trainer.model.export_heads()
+    np.testing.assert_array_equal(saved.ner_weight, expected.ner_weight)
+    np.testing.assert_array_equal(saved.cls_query, expected.cls_query)
+    assert Bundle.load(tmp_path / "model").thresholds == [0.5] * 49  # left for calibrate

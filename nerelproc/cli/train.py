@@ -52,7 +52,9 @@ class OldSpellings(click.Option):
               help="CLS loss over the relation labels: summed, or averaged (a CLS gradient 1/labels as large).")
 @click.option("--cache-dir", default="", help="Keep frozen-layer outputs here, shared by runs with the same setup.")
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT from its last checkpoint.")
-def train(train_path, dev_path, test_path, output, tasks, loss_weighting, weights, resume, **options):
+@click.option("--stop-after", "stop_after", type=click.IntRange(min=1), default=None,
+              help="End this sitting after epoch N (its checkpoint kept); --resume continues the run.")
+def train(train_path, dev_path, test_path, output, tasks, loss_weighting, weights, resume, stop_after, **options):
     """Train on TRAIN, select on DEV, optionally score on TEST."""
     from nerelproc.evaluation.score import headline
     from nerelproc.training.config import TrainConfig
@@ -68,10 +70,12 @@ def train(train_path, dev_path, test_path, output, tasks, loss_weighting, weight
         raise click.BadParameter("two numbers, e.g. 1,0.5", param_hint="--weights") from None
     config = TrainConfig(tasks=task_list, weighting=loss_weighting, weights=weight_pair, **options)
     try:
-        results = run(config, train_path, dev_path, output, test_path, resume)
+        results = run(config, train_path, dev_path, output, test_path, resume, stop_after)
     except FileExistsError as error:
         click.echo(f"nerelproc train: {error}", err=True)
         sys.exit(2)
+    if results is None:  # the sitting ended at --stop-after; the log said where
+        return
     dev = results["dev"]
     click.echo(
         f"best epoch {results['best_epoch']}: dev NER {dev['dev_ner_f1']:.4f}, "

@@ -11,6 +11,7 @@ Output directory::
 
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 from nerelproc.analysis.tables import markdown_table
@@ -30,10 +31,21 @@ def best_dir(run_dir):
     return run_dir / "best" if (run_dir / "best" / CONFIG_FILE).exists() else run_dir
 
 
-def export(run_dir, out_dir, quantization="int8"):
+def export(run_dir, out_dir, quantization="int8", checkpoint=False):
+    """``run_dir``'s selected model (``best/``), or with ``checkpoint`` its last checkpoint."""
+    if checkpoint:
+        from nerelproc.training.run import checkpoint_model
+
+        with tempfile.TemporaryDirectory() as model_dir:
+            epoch = checkpoint_model(run_dir, model_dir)
+            return _export(model_dir, out_dir, quantization, run_dir, f"{run_dir} (checkpoint, epoch {epoch})")
+    return _export(best_dir(run_dir), out_dir, quantization, run_dir, str(Path(run_dir)))
+
+
+def _export(source, out_dir, quantization, run_dir, provenance):
     from nerelproc.training.encoder.ct2 import convert_to_ct2
 
-    source = best_dir(run_dir)
+    source = Path(source)
     if not (source / "encoder").exists():
         raise FileNotFoundError(f"{source} has no encoder/: not a training output")
     out_dir = Path(out_dir)
@@ -46,7 +58,7 @@ def export(run_dir, out_dir, quantization="int8"):
         shutil.copy(source / name, out_dir / name)
     bundle = Bundle.load(source)
     bundle.quantization = quantization
-    bundle.exported_from = str(Path(run_dir))
+    bundle.exported_from = provenance
     bundle.save(out_dir)
     metrics_path = Path(run_dir) / "metrics.json"
     metrics = json.loads(metrics_path.read_text("utf-8")) if metrics_path.exists() else None

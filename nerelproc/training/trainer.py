@@ -175,7 +175,9 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------
 
-    def fit(self, interrupt_after_steps=None):
+    def fit(self, interrupt_after_steps=None, stop_after_epoch=None):
+        """Train until ``epochs`` or early stopping; ``stop_after_epoch`` ends this sitting after
+        that epoch's checkpoint (``--resume`` continues with the same data order and schedule)."""
         c = self.config
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "train_config.json").write_text(json.dumps(asdict(c), indent=1, ensure_ascii=False))
@@ -183,6 +185,8 @@ class Trainer:
             (self.out_dir / "metrics.jsonl").unlink(missing_ok=True)  # a fresh start logs afresh
         steps_done = 0
         while self.epoch < c.epochs and self.stale < c.patience:
+            if stop_after_epoch is not None and self.epoch >= stop_after_epoch:
+                break
             self.model.train()
             rng = np.random.default_rng(c.seed * 1000 + self.epoch)  # the same order after a resume
             started = time.time()
@@ -224,6 +228,10 @@ class Trainer:
                 self.stale += 1
             self.save_checkpoint()
         return self.history
+
+    @property
+    def finished(self):
+        return self.epoch >= self.config.epochs or self.stale >= self.config.patience
 
     # -- saving ------------------------------------------------------------------
 
