@@ -115,14 +115,12 @@ def cli(*args):
                           capture_output=True, cwd=ROOT)
 
 
-DECISIONS = ("thresholds", "thresholds_tuning", "ner_o_bias", "calibration")
-
-
 def with_decisions(original, model, out_dir):
     """The fp32 original (links to its files) with the shipped model's decisions (CLS thresholds,
     the decoder's O bias; `nerelproc calibrate` may have retuned them on the int8 model): int8 vs
     fp32 then compares the weights alone."""
     from nerelproc.runtime.bundle import CONFIG_FILE, Bundle
+    from nerelproc.training.calibration import DECISIONS
 
     target = Path(out_dir) / "fp32"
     target.mkdir()

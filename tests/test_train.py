@@ -199,3 +199,9 @@ def test_export_checkpoint_gives_the_weights_of_the_epoch_the_sitting_stopped_at
     np.testing.assert_array_equal(saved.ner_weight, expected.ner_weight)
     np.testing.assert_array_equal(saved.cls_query, expected.cls_query)
     assert Bundle.load(tmp_path / "model").thresholds == [0.5] * 49  # left for calibrate
+
+    from nerelproc.training.export import export
+
+    exported = export(tmp_path / "run", tmp_path / "int8", checkpoint=True)
+    np.testing.assert_array_equal(Heads.load(exported / "heads.npz").cls_weight, expected.cls_weight)
+    assert Bundle.load(exported).exported_from == f"{tmp_path / 'run'} (checkpoint, epoch 2)"

@@ -38,11 +38,12 @@ def export(run_dir, out_dir, quantization="int8", checkpoint=False):
 
         with tempfile.TemporaryDirectory() as model_dir:
             epoch = checkpoint_model(run_dir, model_dir)
-            return _export(model_dir, out_dir, quantization, run_dir, f"{run_dir} (checkpoint, epoch {epoch})")
-    return _export(best_dir(run_dir), out_dir, quantization, run_dir, str(Path(run_dir)))
+            # the run's metrics.json describes its selected epoch, not this one: the card leaves it out
+            return _export(model_dir, out_dir, quantization, f"{run_dir} (checkpoint, epoch {epoch})", None)
+    return _export(best_dir(run_dir), out_dir, quantization, str(Path(run_dir)), Path(run_dir) / "metrics.json")
 
 
-def _export(source, out_dir, quantization, run_dir, provenance):
+def _export(source, out_dir, quantization, provenance, metrics_path):
     from nerelproc.training.encoder.ct2 import convert_to_ct2
 
     source = Path(source)
@@ -60,8 +61,7 @@ def _export(source, out_dir, quantization, run_dir, provenance):
     bundle.quantization = quantization
     bundle.exported_from = provenance
     bundle.save(out_dir)
-    metrics_path = Path(run_dir) / "metrics.json"
-    metrics = json.loads(metrics_path.read_text("utf-8")) if metrics_path.exists() else None
+    metrics = json.loads(metrics_path.read_text("utf-8")) if metrics_path and metrics_path.exists() else None
     (out_dir / "MODEL_CARD.md").write_text(model_card(bundle, metrics), "utf-8")
     return out_dir
 
