@@ -120,17 +120,14 @@ def with_decisions(original, model, out_dir):
     the decoder's O bias; `nerelproc calibrate` may have retuned them on the int8 model): int8 vs
     fp32 then compares the weights alone."""
     from nerelproc.runtime.bundle import CONFIG_FILE, Bundle
-    from nerelproc.training.calibration import DECISIONS
+    from nerelproc.training.calibration import copy_decisions
 
     target = Path(out_dir) / "fp32"
     target.mkdir()
     for path in Path(original).iterdir():
         if path.name != CONFIG_FILE:
             (target / path.name).symlink_to(path.resolve())
-    bundle, shipped = Bundle.load(original), Bundle.load(model)
-    for name in DECISIONS:
-        setattr(bundle, name, getattr(shipped, name))
-    bundle.save(target)
+    copy_decisions(Bundle.load(original), Bundle.load(model)).save(target)
     return target
 
 

@@ -8,12 +8,10 @@ documents left to tune its own on.
 import sys
 
 from nerelproc.runtime.bundle import Bundle
-from nerelproc.training.calibration import DECISIONS
+from nerelproc.training.calibration import copy_decisions
 
 if __name__ == "__main__":
     source, target = sys.argv[1:3]
-    bundle, decided = Bundle.load(target), Bundle.load(source)
-    for name in DECISIONS:
-        setattr(bundle, name, getattr(decided, name))
+    bundle = copy_decisions(Bundle.load(target), Bundle.load(source))
     bundle.extra["decisions_from"] = source
     bundle.save(target)

@@ -77,16 +77,10 @@ MODES = {"global": fit_global, "shrunk": fit_shrunk, "per_type": fit_per_type}  
 
 def tune(counts, seed=0, repeats=10):
     """``(biases [types], mode, cv_scores)`` for ``counts`` from ``type_counts``."""
-    rng = np.random.default_rng(seed)
-    scores = {mode: [] for mode in MODES}
-    for _ in range(repeats):
-        order = rng.permutation(len(counts))
-        halves = [order[: len(order) // 2], order[len(order) // 2 :]]
-        for fit_part, eval_part in (halves, halves[::-1]):
-            for mode, fit in MODES.items():
-                choice = fit(counts[fit_part].sum(0))
-                scores[mode].append(micro_f1(counts[eval_part].sum(0), choice))
-    cv = {mode: round(float(np.mean(values)), 6) for mode, values in scores.items()}
+    from nerelproc.training.thresholds import cross_validate
+
+    fits = {mode: (lambda part, fit=fit: fit(counts[part].sum(0))) for mode, fit in MODES.items()}
+    cv = cross_validate(len(counts), fits, lambda choice, part: micro_f1(counts[part].sum(0), choice), seed, repeats)
     mode = max(cv, key=cv.get)
     return np.array(GRID)[MODES[mode](counts.sum(0))], mode, cv
 

@@ -62,6 +62,13 @@ def decided(predictor, encoded, gold_docs, labels, o_bias, thresholds):
 DECISIONS = ("thresholds", "thresholds_tuning", "ner_o_bias", "calibration")  # the Bundle fields set_decisions writes
 
 
+def copy_decisions(bundle, source):
+    """Give ``bundle`` the decisions of the ``source`` Bundle (weights untouched)."""
+    for name in DECISIONS:
+        setattr(bundle, name, getattr(source, name))
+    return bundle
+
+
 def set_decisions(bundle, thresholds, tuning, tuned_on):
     """Write tuned decisions into a ``Bundle`` (``tuning`` as ``decisions`` returns it)."""
     bundle.thresholds = [round(float(t), 4) for t in thresholds]  # the grid has 3 decimals, halfway 4

@@ -40,14 +40,6 @@ def selection_score(scores, tasks, tuning=None):
     return float(np.mean(parts))
 
 
-def predict_in_chunks(predictor, documents, size=16):
-    """Predictions for ``documents``, a few at a time (bounded memory for the merged states)."""
-    predictions = []
-    for start in range(0, len(documents), size):
-        predictions += predictor.predict([d.text for d in documents[start : start + size]])
-    return predictions
-
-
 def score_model_dir(model_dir, gold_path, predictions_path=None, backend="torch"):
     """Annotate the texts of ``gold_path`` with a saved model, score, optionally write predictions."""
     from nerelproc.runtime.bundle import load_predictor
@@ -55,7 +47,8 @@ def score_model_dir(model_dir, gold_path, predictions_path=None, backend="torch"
     predictor = load_predictor(model_dir, backend=backend)
     gold = list(read_documents(gold_path))
     predicted = []
-    for document, p in zip(gold, predict_in_chunks(predictor, gold)):
+    for document, encoded in zip(gold, encode_in_chunks(predictor, gold)):
+        p = predictor.finish(encoded)
         predicted.append(Document(document.id, document.text, p.entities, relation_types=p.relation_types))
     if predictions_path:
         with atomic_output(predictions_path) as file:

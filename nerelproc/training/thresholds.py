@@ -50,18 +50,26 @@ def fit_shrunk(probs, gold):
 MODES = {"global": fit_global, "shrunk": fit_shrunk, "per_label": fit_per_label}  # a tie goes to the first
 
 
+def cross_validate(n_docs, fits, score, seed=0, repeats=10):
+    """Mean held-out score per mode: over ``repeats`` random halvings of ``n_docs`` documents,
+    each mode fitted on one half (``fits[mode](half)``) and scored on the other
+    (``score(fitted, half)``), both ways round."""
+    rng = np.random.default_rng(seed)
+    scores = {mode: [] for mode in fits}
+    for _ in range(repeats):
+        order = rng.permutation(n_docs)
+        halves = [order[: n_docs // 2], order[n_docs // 2 :]]
+        for fit_part, eval_part in (halves, halves[::-1]):
+            for mode, fit in fits.items():
+                scores[mode].append(score(fit(fit_part), eval_part))
+    return {mode: round(float(np.mean(values)), 6) for mode, values in scores.items()}
+
+
 def tune(probs, gold, seed=0, repeats=10):
     """``(thresholds, mode, cv_scores)`` for ``probs``/``gold`` of shape ``[docs, labels]``."""
     gold = gold.astype(bool)
-    rng = np.random.default_rng(seed)
-    scores = {mode: [] for mode in MODES}
-    for _ in range(repeats):
-        order = rng.permutation(len(probs))
-        halves = [order[: len(order) // 2], order[len(order) // 2 :]]
-        for fit_part, eval_part in (halves, halves[::-1]):
-            for mode, fit in MODES.items():
-                thresholds = fit(probs[fit_part], gold[fit_part])
-                scores[mode].append(sum(micro_macro(probs[eval_part], gold[eval_part], thresholds)) / 2)
-    cv = {mode: round(float(np.mean(values)), 6) for mode, values in scores.items()}
+    fits = {mode: (lambda part, fit=fit: fit(probs[part], gold[part])) for mode, fit in MODES.items()}
+    cv = cross_validate(len(probs), fits, lambda t, part: sum(micro_macro(probs[part], gold[part], t)) / 2,
+                        seed, repeats)
     mode = max(cv, key=cv.get)
     return MODES[mode](probs, gold), mode, cv
