@@ -205,3 +205,19 @@ def test_export_checkpoint_gives_the_weights_of_the_epoch_the_sitting_stopped_at
     exported = export(tmp_path / "run", tmp_path / "int8", checkpoint=True)
     np.testing.assert_array_equal(Heads.load(exported / "heads.npz").cls_weight, expected.cls_weight)
     assert Bundle.load(exported).exported_from == f"{tmp_path / 'run'} (checkpoint, epoch 2)"
+
+
+def test_layer_wise_lr_decay_gives_lower_layers_smaller_steps(tiny, tmp_path):
+    flat = Trainer(config(tiny), tiny["train"][:2], tiny["dev"], tmp_path / "flat")
+    decayed = Trainer(config(tiny, lr_decay=0.5), tiny["train"][:2], tiny["dev"], tmp_path / "decayed")
+    lr_of = lambda trainer: {id(p): group["lr"] for group in trainer.optimizer.param_groups  # noqa: E731
+                             for p in group["params"]}
+    encoder = dict(decayed.model.encoder.named_parameters())
+    top = len(decayed.model.encoder.encoder.layer)
+    assert set(lr_of(flat)[id(p)] for p in flat.model.encoder.parameters()) == {1e-3}
+    lrs = lr_of(decayed)
+    assert all(id(p) in lrs for p in encoder.values())  # every encoder parameter trains, once
+    assert lrs[id(encoder["embeddings.word_embeddings.weight"])] == pytest.approx(1e-3 * 0.5 ** top)
+    for i in range(top):
+        assert lrs[id(encoder[f"encoder.layer.{i}.attention.self.query.weight"])] == pytest.approx(1e-3 * 0.5 ** (top - 1 - i))
+    assert lrs[id(decayed.model.ner.weight)] == flat.config.head_lr  # the heads keep their own rate

@@ -40,6 +40,8 @@ class OldSpellings(click.Option):
 @click.option("--batch-size", "--batch-windows", "batch_windows", cls=OldSpellings, default=8, show_default=True,
               help="Windows per training step (as annotate's --batch-size: windows per encoder call).")
 @click.option("--lr", default=1e-4, show_default=True, help="Encoder learning rate.")
+@click.option("--lr-decay", default=1.0, show_default=True,
+              help="Layer-wise learning-rate decay: layer i of L trains at lr * decay^(L - i) (1: off).")
 @click.option("--head-lr", default=1e-3, show_default=True)
 @click.option("--sigma-lr", default=0.02, show_default=True, help="Learning rate of s = log σ².")
 @click.option("--threads", default=0, help="Torch threads (0: default).")

@@ -25,6 +25,7 @@ class TrainConfig:
     freeze_layers: int = 0
     batch_windows: int = 8
     lr: float = 1e-4  # encoder
+    lr_decay: float = 1.0  # layer-wise: layer i of L trains at lr * lr_decay ** (L - i), embeddings as layer 0
     head_lr: float = 1e-3
     sigma_lr: float = 0.02  # the s = log sigma^2 move too slowly at head_lr (issue 6)
     weight_decay: float = 0.01

@@ -9,6 +9,7 @@ preparation is in ``data``, evaluation and threshold tuning in ``evaluate``, the
 """
 
 import json
+import re
 import sys
 import time
 from dataclasses import asdict
@@ -85,10 +86,9 @@ class Trainer:
 
     def _optimizer(self):
         c = self.config
-        encoder_params = [p for p in self.model.encoder.parameters() if p.requires_grad]
         head_params = [self.model.ner.weight, self.model.ner.bias, self.model.cls_query, self.model.cls_weight]
         groups = [
-            {"params": encoder_params, "lr": c.lr, "weight_decay": c.weight_decay},
+            *self._encoder_groups(),
             {"params": head_params, "lr": c.head_lr, "weight_decay": c.weight_decay},
             {"params": [self.model.cls_bias], "lr": c.head_lr, "weight_decay": 0.0},
             {"params": [self.model.log_vars], "lr": c.sigma_lr, "weight_decay": 0.0},
@@ -99,6 +99,25 @@ class Trainer:
         warmup = max(1, int(total * c.warmup))
         schedule = lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup)))  # noqa: E731
         return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+
+    def _encoder_groups(self):
+        """The encoder's trainable parameters: one group at ``lr``, or with ``lr_decay`` < 1 one
+        group per depth (embeddings 0, layer i at i + 1, anything above the layers at the top),
+        each at ``lr * lr_decay ** (top - depth)``: lower layers move less (layer-wise decay)."""
+        c = self.config
+        if c.lr_decay == 1.0:
+            params = [p for p in self.model.encoder.parameters() if p.requires_grad]
+            return [{"params": params, "lr": c.lr, "weight_decay": c.weight_decay}]
+        top = len(self.model.encoder.encoder.layer)
+        by_depth = {}
+        for name, param in self.model.encoder.named_parameters():
+            if not param.requires_grad:
+                continue
+            layer = re.match(r"encoder\.layer\.(\d+)\.", name)
+            depth = 0 if name.startswith("embeddings.") else int(layer.group(1)) + 1 if layer else top
+            by_depth.setdefault(depth, []).append(param)
+        return [{"params": params, "lr": c.lr * c.lr_decay ** (top - depth), "weight_decay": c.weight_decay}
+                for depth, params in sorted(by_depth.items())]
 
     # -- one step ----------------------------------------------------------------
 
