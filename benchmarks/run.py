@@ -4,10 +4,11 @@
 
 Quality: ``nerelproc annotate`` on the test texts alone (id + text), then
 ``nerelproc score`` against gold, for the int8 CT2 model and for its fp32 torch
-original (the run's ``best/``, with the shipped model's decisions). Speed: each setup in a fresh subprocess (so load
+original (the run's ``best/``, with the shipped model's decisions and pair head, if any). Speed: each setup in a fresh subprocess (so load
 time and peak RSS are its own), over the same texts, same thread count:
 
-- ``int8-joint``: CT2 int8 encoder, both heads (what ``annotate`` runs);
+- ``int8-joint``: CT2 int8 encoder, both heads (what ``annotate`` runs), and without the pair
+  head when the model has one;
 - ``fp32-joint``: torch fp32 encoder, both heads;
 - ``int8-separate``: the pipeline the project replaces: a NER model, then a CLS
   model, each a full encoder pass. Single-task models are given with ``--ner-model``
@@ -49,6 +50,9 @@ def worker(setup, model, run, texts_path, threads, ner_model=None, cls_model=Non
 
         if setup == "int8-joint":
             predictors = [(load_predictor(model, "ct2", threads), "both")]
+        elif setup == "int8-joint-without-pairs":
+            predictors = [(load_predictor(model, "ct2", threads), "both")]
+            predictors[0][0].pair_head = None
         elif setup == "int8-joint-batch16":
             predictors = [(load_predictor(model, "ct2", threads, batch_windows=16), "both")]
         elif setup == "int8-joint-mixed-batches":
@@ -122,12 +126,19 @@ def with_decisions(original, model, out_dir):
     from nerelproc.runtime.bundle import CONFIG_FILE, Bundle
     from nerelproc.training.calibration import copy_decisions
 
+    from nerelproc.runtime.bundle import PAIRS_FILE
+
     target = Path(out_dir) / "fp32"
     target.mkdir()
     for path in Path(original).iterdir():
         if path.name != CONFIG_FILE:
             (target / path.name).symlink_to(path.resolve())
-    copy_decisions(Bundle.load(original), Bundle.load(model)).save(target)
+    bundle, shipped = Bundle.load(original), Bundle.load(model)
+    copy_decisions(bundle, shipped)
+    if shipped.pair_weight and (Path(model) / PAIRS_FILE).exists():  # the same pair head on fp32 states
+        (target / PAIRS_FILE).symlink_to((Path(model) / PAIRS_FILE).resolve())
+        bundle.pair_weight, bundle.pairs = shipped.pair_weight, shipped.pairs
+    bundle.save(target)
     return target
 
 
@@ -205,6 +216,8 @@ def main():
                                 args.ner_model, args.cls_model)))
         return
 
+    from nerelproc.runtime.bundle import Bundle
+
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -216,6 +229,8 @@ def main():
         print("quality ...", file=sys.stderr)
         q = quality(args.model, args.run, args.gold, texts_path, Path(tmp), args.threads)
         setups = ["int8-joint", "int8-joint-batch16", "int8-joint-mixed-batches", "fp32-joint", "int8-separate"]
+        if Bundle.load(args.model).pair_weight:
+            setups.insert(1, "int8-joint-without-pairs")
         try:
             import natasha  # noqa: F401
 
@@ -240,6 +255,9 @@ def main():
         "batch-independent (one window a call) / batch-dependent mixed-length pairs (docs/s)":
             by["int8-joint"]["docs_per_second"] / by["int8-joint-mixed-batches"]["docs_per_second"],
     }
+    if "int8-joint-without-pairs" in by:
+        ratios["with the pair head / without it (docs/s)"] = (
+            by["int8-joint"]["docs_per_second"] / by["int8-joint-without-pairs"]["docs_per_second"])
     separate = "given single-task models" if args.ner_model else "the joint model loaded twice, one head each"
     report = {
         "date": time.strftime("%Y-%m-%d"),
@@ -250,6 +268,7 @@ def main():
         "speed": speed,
         "ratios": ratios,
         "note": f"int8-joint is what `annotate` runs by default (one window per encoder call); "
+                "int8-joint-without-pairs is the same without the entity-pair CLS head (`pairs.npz`), if the model has one; "
                 "int8-joint-batch16 batches up to 16 windows of equal length; int8-joint-mixed-batches is the "
                 "runtime before batch independence (pairs of windows of any length, padded), timed for the cost "
                 f"of the guarantee. int8-separate: {separate}. Throughput is the second of two passes over the texts "

@@ -1,4 +1,6 @@
-"""An experiment, not shipped: the CLS decision from entity pairs on a frozen encoder.
+"""The experiment behind ``nerelproc train-pairs`` (``nerelproc/training/pairs.py``): the CLS
+decision from entity pairs on a frozen encoder, with pairs built over a whole document (the
+runtime builds them window by window) and five seeds per recipe.
 
     python -m experiments.cls_pairs models/nerel-e5-small-int8 runs/full-ft-more-int8
 

@@ -44,3 +44,23 @@ def test_the_bundle_owns_nerelproc_json_and_round_trips_it(tmp_path):
     assert bundle.train_config["tasks"] == bundle.tasks and bundle.extra == {}
     bundle.save(tmp_path)
     assert (tmp_path / CONFIG_FILE).read_bytes() == (model / CONFIG_FILE).read_bytes()
+
+
+def test_pip_install_ships_every_file_of_the_bundled_model():
+    """setup.cfg's data_files name each file the runtime reads (``pip install .`` copies only those)."""
+    import configparser
+
+    config = configparser.ConfigParser()
+    config.read(ROOT / "setup.cfg")
+    listed = {line.strip() for value in config["options.data_files"].values() for line in value.split("\n") if line.strip()}
+    model = default_model_dir()
+    files = {str(path.relative_to(ROOT)) for path in model.rglob("*") if path.is_file()}
+    assert files == listed
+
+
+def test_the_bundled_model_loads_the_pair_head_its_config_names():
+    from nerelproc.runtime.bundle import PAIRS_FILE, Bundle, load_predictor
+
+    model = default_model_dir()
+    predictor = load_predictor(model, threads=1)
+    assert (predictor.pair_head is not None) == bool(Bundle.load(model).pair_weight) == (model / PAIRS_FILE).exists()

@@ -2,7 +2,8 @@
 the bundled one is, loading one into a ``Predictor``, its identity.
 
 A model directory holds ``nerelproc.json`` (labels, thresholds, windowing),
-``tokenizer.json`` (the NER tokenizer), ``heads.npz`` and either ``ct2/`` (the
+``tokenizer.json`` (the NER tokenizer), ``heads.npz``, optionally ``pairs.npz`` (the
+entity-pair CLS head, ``nerelproc train-pairs``) and either ``ct2/`` (the
 exported int8 encoder; needs only ctranslate2) or ``encoder/`` (a transformers
 checkpoint, as ``nerelproc train`` writes it; needs torch). Nothing here imports
 torch unless the torch backend is asked for.
@@ -18,11 +19,14 @@ from tokenizers import Tokenizer
 
 from nerelproc.runtime.encoders import ct2_encoder, torch_encoder
 from nerelproc.runtime.heads import Heads
+from nerelproc.runtime.pairs import PairHead
 from nerelproc.runtime.predictor import Predictor
 
 MODEL_NAME = "nerel-e5-small-int8"
 CONFIG_FILE = "nerelproc.json"
-OPTIONAL = ("train_config", "log_vars", "quantization", "exported_from", "ner_o_bias", "calibration")  # written only when set
+PAIRS_FILE = "pairs.npz"
+OPTIONAL = ("train_config", "log_vars", "quantization", "exported_from", "ner_o_bias", "calibration",
+            "pair_weight", "pairs")  # written only when set
 
 
 @dataclass
@@ -51,6 +55,8 @@ class Bundle:
     exported_from: str | None = None
     ner_o_bias: float | None = None  # added to log P(O) in NER decoding (decoding.py); None: 0
     calibration: dict | None = None  # what `nerelproc calibrate` measured when it set the decisions
+    pair_weight: float | None = None  # of the pair head in the CLS probability (pairs.py); None: no pair head
+    pairs: dict | None = None  # how `nerelproc train-pairs` trained and chose the pair head
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -91,6 +97,12 @@ def load_predictor(model_dir=None, backend="auto", threads=0, batch_windows=1):
     bundle = Bundle.load(model_dir)
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     heads = Heads.load(model_dir / "heads.npz")
+    pair_head = None
+    if bundle.pair_weight:  # its thresholds were tuned on the mixed probabilities: no silent fallback
+        if not (model_dir / PAIRS_FILE).is_file():
+            raise FileNotFoundError(f"{model_dir} has no {PAIRS_FILE}, which its {CONFIG_FILE} uses "
+                                    f"(pair_weight {bundle.pair_weight}): copy the whole model directory")
+        pair_head = PairHead.load(model_dir / PAIRS_FILE)
     if backend == "auto":
         backend = "ct2" if (model_dir / "ct2").exists() else "torch"
     needs = {"ct2": ("ct2", "the exported encoder; export the run, or use --backend torch"),
@@ -104,7 +116,7 @@ def load_predictor(model_dir=None, backend="auto", threads=0, batch_windows=1):
         encode_batch = torch_encoder(model_dir / "encoder", threads)
     else:
         raise ValueError(f"unknown backend {backend!r}")
-    return Predictor(tokenizer, heads, bundle, encode_batch, batch_windows)
+    return Predictor(tokenizer, heads, bundle, encode_batch, batch_windows, pair_head=pair_head)
 
 
 def model_identity(model_dir=None):
@@ -115,7 +127,7 @@ def model_identity(model_dir=None):
 
     model_dir = Path(model_dir) if model_dir else default_model_dir()
     digest = hashlib.sha256()
-    names = [CONFIG_FILE, "tokenizer.json", "heads.npz"]
+    names = [CONFIG_FILE, "tokenizer.json", "heads.npz", PAIRS_FILE]
     for sub in ("ct2", "encoder"):
         if (model_dir / sub).is_dir():
             names += sorted(f"{sub}/{p.name}" for p in (model_dir / sub).iterdir() if p.is_file())

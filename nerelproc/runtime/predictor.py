@@ -14,8 +14,9 @@ Two guarantees shape this module:
   per-window results are combined in window order. Neighbours, batch size, buffer
   size and input order cannot change a bit of it (``tests/test_annotate.py``).
 - **Memory is bounded by a window, not by the document.** The encoder states of a
-  window are turned into the log-probabilities of its uncertain NER tags (``decoding.py``)
-  and a partial CLS pooling as soon as they exist, then dropped.
+  window are turned into the log-probabilities of its uncertain NER tags (``decoding.py``),
+  a partial CLS pooling and, with a pair head, its entity pairs' max logits (``pairs.py``)
+  as soon as they exist, then dropped.
 """
 
 from collections import defaultdict
@@ -26,6 +27,7 @@ import numpy as np
 from nerelproc.io.document import Entity
 from nerelproc.runtime.decoding import constrained_tags, uncertain_pairs
 from nerelproc.runtime.heads import combine_cls_partials, sigmoid
+from nerelproc.runtime.pairs import NO_PAIR, tag_spans, window_pair_logits
 from nerelproc.runtime.tagging import TagScheme
 from nerelproc.runtime.windows import encode, plan_windows, window_inputs
 
@@ -46,10 +48,12 @@ class _DocumentState:
         self.channels = channels
         self.ner_pieces = [None] * len(windows)  # per window: its uncertain (token, channel) pairs
         self.cls_partials = [None] * len(windows)
+        self.pair_logits = None  # with a pair head: the max over the windows' pairs [labels]
 
 
 class Predictor:
-    def __init__(self, tokenizer, heads, config, encode_batch, batch_windows=1, tasks=("ner", "cls")):
+    def __init__(self, tokenizer, heads, config, encode_batch, batch_windows=1, tasks=("ner", "cls"),
+                 pair_head=None):
         self.tokenizer = tokenizer
         self.heads = heads
         self.config = config
@@ -62,6 +66,8 @@ class Predictor:
         self.tasks = tasks  # one task only: what a single-task pipeline would compute (benchmarks)
         self.decode_tags = constrained_tags  # decoding.argmax_tags gives the old decoder (benchmarks)
         self.o_bias = float(config.ner_o_bias or 0.0)  # None in models calibrated before it existed
+        self.pair_head = pair_head  # pairs.PairHead or None
+        self.pair_weight = float(getattr(config, "pair_weight", None) or 0.0)
 
     def predict(self, texts):
         return [self.finish(document) for document in self.encode_documents(texts)]
@@ -77,6 +83,16 @@ class Predictor:
             for (d, k), states in zip(batch, self.encode_batch(inputs)):
                 self._consume(documents[d], k, states[1:-1])  # drop <s> and </s>
         return documents
+
+    def windows_of(self, text):
+        """One document, window by window (one encoder call each): ``(document, k, states)``
+        after window k is consumed, its states still the caller's to use (``train-pairs``)."""
+        document = self._plan(text)
+        for k, window in enumerate(document.windows):
+            if window.end > window.start:
+                states = self.encode_batch([window_inputs(document.encoded, window, self.cls_id, self.sep_id)])[0][1:-1]
+                self._consume(document, k, states)
+                yield document, k, states
 
     def _plan(self, text):
         encoded = encode(self.tokenizer, text)
@@ -96,13 +112,28 @@ class Predictor:
                 yield group[start : start + self.batch_windows]
 
     def _consume(self, document, k, states):
-        """One window's states -> its owned tokens' NER tags and its share of the CLS pooling."""
+        """One window's states -> its owned tokens' NER tags, its share of the CLS pooling and,
+        with a pair head, the max logits of the pairs among its entities (decoded over the whole
+        window, overlap included, so a near pair cut by one window's edge is whole in the next)."""
         window = document.windows[k]
-        owned = states[window.own_start - window.start : window.own_end - window.start]
+        lo, hi = window.own_start - window.start, window.own_end - window.start
+        pairs = self.pair_head is not None and "cls" in self.tasks
+        if "ner" in self.tasks or pairs:
+            log_probs = self.heads.ner_log_probs(states if pairs else states[lo:hi])
         if "ner" in self.tasks:
-            document.ner_pieces[k] = uncertain_pairs(self.heads.ner_log_probs(owned), window.own_start)
+            document.ner_pieces[k] = uncertain_pairs(log_probs[lo:hi] if pairs else log_probs, window.own_start)
         if "cls" in self.tasks:
-            document.cls_partials[k] = self.heads.cls_partial(owned)
+            document.cls_partials[k] = self.heads.cls_partial(states[lo:hi])
+        if pairs:
+            logits = window_pair_logits(self.pair_head, states, *self.window_entities(log_probs))
+            if logits is not None:
+                document.pair_logits = logits if document.pair_logits is None else np.maximum(document.pair_logits, logits)
+
+    def window_entities(self, log_probs):
+        """``(types, first, last)``: the entities a whole window's NER log-probabilities decode to
+        (token indices into the window), under the model's O bias."""
+        tags = constrained_tags(len(log_probs), self.scheme.channels, [uncertain_pairs(log_probs, 0)], self.o_bias)
+        return tag_spans(tags, self.scheme.layers)
 
     def finish(self, document, o_bias=None):
         """A ``Prediction`` from an ``encode_documents`` result (``o_bias``: the model's by default)."""
@@ -116,7 +147,11 @@ class Predictor:
     def relation_scores(self, document):
         """The CLS probabilities ``[labels]`` of an ``encode_documents`` result."""
         partials = [p for p in document.cls_partials if p is not None]
-        return sigmoid(combine_cls_partials(partials, self.heads))
+        probs = sigmoid(combine_cls_partials(partials, self.heads))
+        if self.pair_head is None:
+            return probs
+        pairs = sigmoid(document.pair_logits if document.pair_logits is not None else np.full_like(probs, NO_PAIR))
+        return (1 - self.pair_weight) * probs + self.pair_weight * pairs
 
 
 def entities_with_ids(entities):

@@ -66,14 +66,14 @@ class TagScheme:
             if not column.any():
                 continue
             entity_type = self.entity_types[channel // self.layers]
-            for first, last in _runs(column):
+            for first, last in tag_runs(column):
                 span = _char_span(offsets, first, last, text)
                 if span is not None:
                     entities.add(Entity(entity_type, (span,)))
         return sorted(entities, key=lambda e: (e.start, -e.end, e.type))
 
 
-def _runs(column):
+def tag_runs(column):
     """Token runs ``(first, last)`` of B I* (an I after O opens a run too)."""
     runs, start = [], None
     for index, tag in enumerate(column.tolist()):

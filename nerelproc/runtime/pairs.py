@@ -1,0 +1,100 @@
+"""CLS from entity pairs, in numpy: a document holds relation type k when a pair of its
+entities does.
+
+A small head (``pairs.npz``, written by ``nerelproc train-pairs``) scores every ordered pair
+of entities at most 64 tokens apart. It runs where the pair is encoded: per window, on that
+window's encoder states and the entities its own NER tags decode to, so memory stays bounded
+by a window (windows overlap by a quarter, 128 tokens, so a near pair at a window's edge is
+whole in the next one). A document's pair logit for type k is the max over its windows'
+pairs, and its CLS probability is the CLS head's averaged with the pairs'
+(``pair_weight`` in nerelproc.json).
+
+An entity is the mean of its tokens' states and its first token's state; a pair is both
+entities, their product, their types and their distance. Measured on NEREL in
+``reports/model_recipes.md`` (section 3). The torch twin is ``nerelproc/training/pairs.py``.
+"""
+
+import numpy as np
+
+from nerelproc.runtime.tagging import tag_runs
+
+DISTANCE_BUCKETS = np.array([0, 1, 2, 4, 8, 16, 32, 64])
+MAX_DISTANCE = 64  # tokens between two entities' nearest ends: 98.8% of dev's labels have such a pair
+NO_PAIR = -30.0  # the logit of a document without pairs: no relation
+PAIR_PARAMS = ("entity_weight", "entity_bias", "type_embedding", "distance_embedding",
+               "hidden_weight", "hidden_bias", "out_weight", "out_bias")
+
+
+def gelu(x):
+    """GELU, tanh form (torch's ``approximate="tanh"``): numpy has no erf. ``x * x * x``, not
+    ``x ** 3``: numpy's power is several times slower."""
+    return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * (x * x * x))))
+
+
+class PairHead:
+    def __init__(self, entity_weight, entity_bias, type_embedding, distance_embedding,
+                 hidden_weight, hidden_bias, out_weight, out_bias):
+        self.entity_weight = entity_weight.astype(np.float32)  # [2 * hidden, width]
+        self.entity_bias = entity_bias.astype(np.float32)
+        self.type_embedding = type_embedding.astype(np.float32)  # [entity types, 32]
+        self.distance_embedding = distance_embedding.astype(np.float32)  # [buckets + 1, 32]
+        self.hidden_weight = hidden_weight.astype(np.float32)  # [3 * width + 96, width]
+        self.hidden_bias = hidden_bias.astype(np.float32)
+        self.out_weight = out_weight.astype(np.float32)  # [width, labels]
+        self.out_bias = out_bias.astype(np.float32)
+
+    @classmethod
+    def load(cls, path):
+        with np.load(path) as arrays:
+            return cls(**{name: arrays[name] for name in PAIR_PARAMS})
+
+    def save(self, path):
+        np.savez(path, **{name: getattr(self, name) for name in PAIR_PARAMS})
+
+    def logits(self, features, types, a, b, distance):
+        """``[pairs, labels]`` for entities ``features [E, 2 * hidden]``, ``types [E]`` and the
+        pairs ``(a[p], b[p])`` with distance buckets ``distance[p]``.
+
+        The hidden layer reads ``[e_a, e_b, e_a * e_b, type_a, type_b, distance]``; all but the
+        product are split off and computed once per entity (or bucket), not once per pair.
+        """
+        entity = gelu(features @ self.entity_weight + self.entity_bias)
+        width, kinds = entity.shape[1], self.type_embedding[types]
+        w_a, w_b, w_ab, w_ta, w_tb, w_d = np.split(self.hidden_weight, np.cumsum([width, width, width, kinds.shape[1],
+                                                                                   kinds.shape[1]]))
+        first = entity @ w_a + kinds @ w_ta  # [E, width]
+        second = entity @ w_b + kinds @ w_tb
+        near = self.distance_embedding @ w_d + self.hidden_bias  # [buckets, width]
+        hidden = first[a] + second[b] + near[distance] + (entity[a] * entity[b]) @ w_ab
+        return gelu(hidden) @ self.out_weight + self.out_bias
+
+
+def tag_spans(tags, layers):
+    """``(types, first, last)`` token runs of tags ``[tokens, channels]`` (channel = type x layer)."""
+    spans = [(channel // layers, first, last) for channel in np.flatnonzero(tags.any(0))
+             for first, last in tag_runs(tags[:, channel])]
+    return tuple(np.array(column, dtype=np.int64).reshape(-1) for column in zip(*spans)) if spans else (
+        np.zeros(0, np.int64),) * 3
+
+
+def candidate_pairs(first, last):
+    """Ordered pairs ``(a, b, distance bucket)`` of distinct entities at most ``MAX_DISTANCE`` apart."""
+    a, b = (grid.ravel() for grid in np.meshgrid(np.arange(len(first)), np.arange(len(first)), indexing="ij"))
+    gap = np.maximum(0, np.maximum(first[a] - last[b], first[b] - last[a]))
+    near = (a != b) & (gap <= MAX_DISTANCE)
+    return a[near], b[near], np.searchsorted(DISTANCE_BUCKETS, gap[near])
+
+
+def entity_features(states, first, last):
+    """``[E, 2 * hidden]``: each entity's mean token state, then its first token's."""
+    sums = np.concatenate([np.zeros((1, states.shape[1]), np.float64), np.cumsum(states, 0, dtype=np.float64)])
+    mean = (sums[last + 1] - sums[first]) / (last - first + 1)[:, None]
+    return np.concatenate([mean.astype(np.float32), states[first]], 1)
+
+
+def window_pair_logits(head, states, types, first, last):
+    """The max pair logit per label ``[labels]`` of one window's entities, or None without a pair."""
+    a, b, distance = candidate_pairs(first, last)
+    if not len(a):
+        return None
+    return head.logits(entity_features(states, first, last), types, a, b, distance).max(0)

@@ -1,0 +1,260 @@
+"""``nerelproc train-pairs``: train the entity-pair CLS head (``runtime/pairs.py``) on an
+exported model's frozen encoder, choose it on dev and add it to the model directory.
+
+The encoder runs once over train and dev, window by window as ``annotate`` runs it. A train
+window's pairs are its gold entities (those whole in the window) labelled from the R-lines;
+a dev window's are the entities its NER tags decode to, as at annotation time. Loss: BCE on
+the pairs holding a relation and on 30% of the others, plus BCE on the document's max
+(``experiments/cls_pairs.py`` measured this recipe; reports/model_recipes.md, section 3).
+
+Every other epoch, dev's CLS probabilities are mixed with the pairs' at each weight of
+``WEIGHTS`` (0: the CLS head alone) and thresholds are tuned as ``calibrate`` tunes them; the
+2-fold CV score picks the epoch and weight. Weight 0 winning means the pair head does not
+help on dev: then nothing is added.
+"""
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from nerelproc.io.document import relation_type
+from nerelproc.runtime.bundle import PAIRS_FILE, Bundle, load_predictor
+from nerelproc.runtime.pairs import DISTANCE_BUCKETS, PairHead, candidate_pairs, entity_features
+from nerelproc.training.calibration import set_decisions
+from nerelproc.training.thresholds import tune
+
+NEGATIVES = 0.3  # share of the pairs without a relation in each batch's pair loss
+WEIGHTS = (0.0, 0.3, 0.5, 0.7, 1.0)  # of the pair head in the CLS probability
+DOCS_PER_BATCH = 8
+
+
+class PairModel(nn.Module):
+    """The torch twin of ``runtime.pairs.PairHead`` (same math, same parameter names)."""
+
+    def __init__(self, n_types, n_labels, hidden=384, width=256, dropout=0.2):
+        super().__init__()
+        self.entity = nn.Linear(2 * hidden, width)
+        self.type_embedding = nn.Embedding(n_types, 32)
+        self.distance_embedding = nn.Embedding(len(DISTANCE_BUCKETS) + 1, 32)
+        self.hidden = nn.Linear(3 * width + 96, width)
+        self.out = nn.Linear(width, n_labels)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, features, types, a, b, distance):
+        gelu = lambda x: nn.functional.gelu(x, approximate="tanh")
+        entity = gelu(self.entity(self.dropout(features)))
+        x = torch.cat([entity[a], entity[b], entity[a] * entity[b], self.type_embedding(types[a]),
+                       self.type_embedding(types[b]), self.distance_embedding(distance)], 1)
+        return self.out(self.dropout(gelu(self.hidden(x))))
+
+    def export(self):
+        weights = lambda layer: layer.weight.detach().numpy().T.copy()
+        return PairHead(weights(self.entity), self.entity.bias.detach().numpy(), self.type_embedding.weight.detach().numpy(),
+                        self.distance_embedding.weight.detach().numpy(), weights(self.hidden),
+                        self.hidden.bias.detach().numpy(), weights(self.out), self.out.bias.detach().numpy())
+
+
+class Pairs:
+    """Every window's pair inputs, flat: entities of all windows stacked, pairs indexing them."""
+
+    def __init__(self, n_docs, n_labels, hidden):
+        self.n_docs, self.n_labels = n_docs, n_labels
+        self.parts = {name: [] for name in ("features", "types", "a", "b", "distance", "y", "doc")}
+        self.n_entities = 0
+        self.empty = {"features": np.zeros((0, 2 * hidden), np.float32), "y": np.zeros((0, n_labels), np.float32)}
+
+    def add(self, doc, states, types, first, last, relations=None):
+        """One window's entities (window token indices); ``relations``: ``{(i, j): [labels]}``."""
+        a, b, distance = candidate_pairs(first, last)
+        if not len(a):
+            return
+        y = np.zeros((len(a), self.n_labels), np.float32)
+        for p, pair in enumerate(zip(a.tolist(), b.tolist())):
+            for label in (relations or {}).get(pair, ()):
+                y[p, label] = 1
+        for name, value in (("features", entity_features(states, first, last)), ("types", types),
+                            ("a", a + self.n_entities), ("b", b + self.n_entities), ("distance", distance),
+                            ("y", y), ("doc", np.full(len(a), doc))):
+            self.parts[name].append(value)
+        self.n_entities += len(first)
+
+    def tensors(self):
+        cat = {name: np.concatenate(parts) if parts else self.empty.get(name, np.zeros(0, np.int64))
+               for name, parts in self.parts.items()}
+        return {name: torch.from_numpy(cat[name]) for name in cat if name != "doc"}, cat["doc"]
+
+
+def gold_entities(document, encoded, entity_types, labels):
+    """``(spans, relations)``: per gold entity id its ``(type, first token, last token)``, and the
+    R-lines between two such entities as ``(label, arg1 id, arg2 id)``."""
+    starts, ends = encoded.offsets.T
+    real = ends > starts
+    spans = {}
+    for entity in document.entities:
+        covered = np.zeros(len(starts), bool)
+        for start, end in entity.spans:
+            covered |= real & (starts < end) & (ends > start)
+        tokens = np.flatnonzero(covered)
+        if len(tokens) and entity.type in entity_types:
+            spans[entity.id] = (entity_types.index(entity.type), tokens[0], tokens[-1])
+    relations = []
+    for line in document.relations:
+        args = [arg.split(":", 1)[-1] for arg in line.split("\t")[1].split()[1:3]]
+        if relation_type(line) in labels and all(arg in spans for arg in args):
+            relations.append((labels.index(relation_type(line)), *args))
+    return spans, relations
+
+
+def in_window(spans, relations, window):
+    """``(types, first, last, {(i, j): [labels]})`` of the gold entities whole in ``window``
+    (token indices into the window)."""
+    ids = [i for i, (_, first, last) in spans.items() if window.start <= first and last < window.end]
+    index = {entity_id: n for n, entity_id in enumerate(ids)}
+    pair_labels = {}
+    for label, arg1, arg2 in relations:
+        if arg1 in index and arg2 in index:
+            pair_labels.setdefault((index[arg1], index[arg2]), []).append(label)
+    types, first, last = (np.array([spans[i][c] for i in ids], np.int64) for c in range(3))
+    return types, first - window.start, last - window.start, pair_labels
+
+
+def collect(predictor, documents, gold, progress=None):
+    """``(Pairs, cls_probs [docs, labels])``: the encoder run once over ``documents``, window by
+    window; ``gold``: pairs of the gold entities (with labels), else of the predicted ones."""
+    labels, types = predictor.labels, list(predictor.scheme.entity_types)
+    pairs, cls_probs = Pairs(len(documents), len(labels), predictor.heads.ner_weight.shape[0]), []
+    for d, document in enumerate(progress(documents) if progress else documents):
+        state, entities = None, None
+        for state, k, states in predictor.windows_of(document.text):
+            if gold:
+                entities = entities or gold_entities(document, state.encoded, types, labels)
+                pairs.add(d, states, *in_window(*entities, state.windows[k]))
+            else:
+                pairs.add(d, states, *predictor.window_entities(predictor.heads.ner_log_probs(states)))
+        state = state or predictor._plan(document.text)  # an empty text has no window
+        cls_probs.append(predictor.relation_scores(state))
+    return pairs, np.stack(cls_probs)
+
+
+def document_probs(model, pairs, n_docs):
+    """Per document, the sigmoid of the max over its pairs ``[docs, labels]`` (no pair: none)."""
+    (tensors, doc), n_labels = pairs, model.out.out_features
+    model.eval()
+    with torch.no_grad():
+        logits = model(tensors["features"], tensors["types"], tensors["a"], tensors["b"], tensors["distance"]).numpy()
+    best = np.full((n_docs, n_labels), -30.0, np.float32)
+    np.maximum.at(best, doc, logits)
+    return 1 / (1 + np.exp(-best))
+
+
+def train_pair_head(train_pairs, doc_labels, n_types, epochs, seed, evaluate, log=print):
+    """Train one pair head; ``evaluate(epoch, model)`` after every other epoch and the last.
+
+    On one thread: with torch's two, two runs of the same command on the same states parted
+    after epoch 6 (the order of floating-point sums) and chose different heads; with one, three
+    runs wrote the same bytes, at the same speed here (about 20 s an epoch on NEREL)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        _train(train_pairs, doc_labels, n_types, epochs, seed, evaluate, log)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(train_pairs, doc_labels, n_types, epochs, seed, evaluate, log):
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    tensors, doc = train_pairs
+    model = PairModel(n_types, doc_labels.shape[1], hidden=tensors["features"].shape[1] // 2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+    by_doc = [(d, torch.from_numpy(rows)) for d in range(len(doc_labels)) if len(rows := np.flatnonzero(doc == d))]
+    steps = epochs * -(-len(by_doc) // DOCS_PER_BATCH)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-3, total_steps=steps, pct_start=0.1)
+    targets = torch.tensor(doc_labels, dtype=torch.float32)
+    bce = nn.functional.binary_cross_entropy_with_logits
+    for epoch in range(1, epochs + 1):
+        model.train()
+        start = time.time()
+        order = rng.permutation(len(by_doc))
+        for i in range(0, len(order), DOCS_PER_BATCH):
+            batch = [by_doc[k] for k in order[i : i + DOCS_PER_BATCH]]
+            rows = torch.cat([r for _, r in batch])
+            # a batch's entities, renumbered: the pairs index only those
+            used, local = torch.unique(torch.cat([tensors["a"][rows], tensors["b"][rows]]), return_inverse=True)
+            logits = model(tensors["features"][used], tensors["types"][used], local[: len(rows)], local[len(rows) :],
+                           tensors["distance"][rows])
+            y = tensors["y"][rows]
+            sampled = (y.sum(1) > 0) | torch.from_numpy(rng.random(len(rows)) < NEGATIVES)
+            per_doc = torch.stack([part.max(0).values for part in logits.split([len(r) for _, r in batch])])
+            loss = bce(logits[sampled], y[sampled]) + bce(per_doc, targets[[d for d, _ in batch]])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        log(f"pair head epoch {epoch}: loss {loss.item():.4f}, {time.time() - start:.0f} s")
+        if epoch % 2 == 0 or epoch == epochs:
+            evaluate(epoch, model)
+
+
+def gold_labels(documents, labels):
+    return np.array([[label in set(d.relation_labels()) for label in labels] for d in documents])
+
+
+def train_pairs(model_dir, train_docs, dev_docs, epochs=16, seed=0, threads=0, weights=WEIGHTS, log=None):
+    """Train, choose on dev and, unless the CLS head alone wins, write ``pairs.npz`` and the new
+    CLS decisions into ``model_dir``. Returns the choice (``Bundle.pairs``)."""
+    from tqdm import tqdm
+
+    log = log or (lambda message: print(message, file=sys.stderr))
+    bar = lambda desc: (lambda docs: tqdm(docs, desc=desc, unit="doc", file=sys.stderr))
+    predictor = load_predictor(model_dir, threads=threads)
+    predictor.pair_head = None  # the CLS head alone: what the pairs are mixed with
+    labels, n_types = predictor.labels, len(predictor.scheme.entity_types)
+    train_set, _ = collect(predictor, train_docs, gold=True, progress=bar("encoding train"))
+    dev_set, dev_cls = collect(predictor, dev_docs, gold=False, progress=bar("encoding dev"))
+    if not train_set.parts["a"]:
+        raise ValueError("no training document has two gold entities near enough to pair")
+    train_set, dev_set = train_set.tensors(), dev_set.tensors()
+    dev_gold = gold_labels(dev_docs, labels)
+    # (epoch, weight) -> (thresholds, mode, cv); weight 0 is the CLS head alone
+    candidates = {(0, 0.0): tune(dev_cls, dev_gold, seed=13)} if 0.0 in weights else {}
+    mixed = [w for w in weights if w]
+    if candidates:
+        log(f"dev CV (2-fold, mean of CLS micro and macro F1), CLS head alone: {max(candidates[0, 0.0][2].values()):.4f}")
+    heads = {}
+
+    def evaluate(epoch, model):
+        heads[epoch] = model.export()
+        pair_probs = document_probs(model, dev_set, len(dev_docs))
+        for weight in mixed:
+            candidates[epoch, weight] = tune((1 - weight) * dev_cls + weight * pair_probs, dev_gold, seed=13)
+        if mixed:
+            best = max(mixed, key=lambda w: max(candidates[epoch, w][2].values()))
+            log(f"  dev CV at epoch {epoch}: {max(candidates[epoch, best][2].values()):.4f} (weight {best})")
+
+    train_pair_head(train_set, gold_labels(train_docs, labels), n_types, epochs, seed, evaluate, log)
+    cv = {key: max(value[2].values()) for key, value in candidates.items()}
+    epoch, weight = max(cv, key=lambda key: (cv[key], -key[1]))  # a tie goes to the lighter weight
+    thresholds, mode, mode_cv = candidates[epoch, weight]
+    choice = {"epochs": epochs, "seed": seed, "epoch": epoch, "weight": weight,
+              "dev_cv": {f"epoch {e}, weight {w}": round(v, 6) for (e, w), v in sorted(cv.items())},
+              "trained_on": f"{len(train_docs)} documents", "chosen_on": f"{len(dev_docs)} documents"}
+    bundle = Bundle.load(model_dir)
+    if weight == 0.0:
+        log("the CLS head alone wins on dev: no pair head added")
+        return choice
+    heads[epoch].save(Path(model_dir) / PAIRS_FILE)
+    tuning = {"mode": mode, "cv": mode_cv, "ner_o_bias": bundle.ner_o_bias or 0.0,
+              "ner_o_bias_dev_nested_f1": (bundle.calibration or {}).get("ner_o_bias_dev_nested_f1", {})}
+    tuned_on = (bundle.calibration or {}).get("tuned_on", f"{len(dev_docs)} documents")
+    bundle = set_decisions(bundle, thresholds, tuning, tuned_on)
+    bundle.pair_weight, bundle.pairs = weight, choice
+    bundle.save(model_dir)
+    alone = f" (CLS head alone {cv[0, 0.0]:.4f})" if (0, 0.0) in cv else ""
+    log(f"pair head of epoch {epoch}, weight {weight}: dev CV {cv[epoch, weight]:.4f}{alone}; "
+        f"wrote {Path(model_dir) / PAIRS_FILE}")
+    return choice
