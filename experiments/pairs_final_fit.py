@@ -16,8 +16,8 @@ from tqdm import tqdm
 
 from nerelproc.io.readers import read_documents
 from nerelproc.runtime.bundle import PAIRS_FILE, Bundle, load_predictor
-from nerelproc.training.calibration import copy_decisions
-from nerelproc.training.pairs import collect, gold_labels, train_pair_head
+from nerelproc.training.calibration import copy_decisions, gold_labels
+from nerelproc.training.pairs import collect, train_pair_head
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "nerel" / "jsonl"
 

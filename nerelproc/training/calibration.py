@@ -37,11 +37,16 @@ def decisions(predictor, encoded, gold_docs, labels, seed=0):
         nested[o_bias] = ner_f1(predicted, gold_docs)
     o_bias = max(O_BIAS_GRID, key=lambda b: (nested[b], -b))
     probs = np.stack([predictor.relation_scores(e) for e in encoded])
-    gold = np.array([[label in set(d.relation_labels()) for label in labels] for d in gold_docs])
+    gold = gold_labels(gold_docs, labels)
     thresholds, mode, cv = tune(probs, gold, seed)
     tuning = {"mode": mode, "cv": cv, "ner_o_bias": o_bias,
               "ner_o_bias_dev_nested_f1": {str(b): round(f, 4) for b, f in nested.items()}}
     return o_bias, thresholds, tuning
+
+
+def gold_labels(documents, labels):
+    """``[docs, labels]`` booleans: which relation types each gold document holds."""
+    return np.array([[label in set(d.relation_labels()) for label in labels] for d in documents])
 
 
 def ner_f1(predictions, gold_docs):

@@ -24,7 +24,7 @@ from torch import nn
 from nerelproc.io.document import relation_type
 from nerelproc.runtime.bundle import PAIRS_FILE, Bundle, load_predictor
 from nerelproc.runtime.pairs import DISTANCE_BUCKETS, PairHead, candidate_pairs, entity_features
-from nerelproc.training.calibration import set_decisions
+from nerelproc.training.calibration import gold_labels, set_decisions
 from nerelproc.training.thresholds import tune
 
 NEGATIVES = 0.3  # share of the pairs without a relation in each batch's pair loss
@@ -198,10 +198,6 @@ def _train(train_pairs, doc_labels, n_types, epochs, seed, evaluate, log):
         log(f"pair head epoch {epoch}: loss {loss.item():.4f}, {time.time() - start:.0f} s")
         if epoch % 2 == 0 or epoch == epochs:
             evaluate(epoch, model)
-
-
-def gold_labels(documents, labels):
-    return np.array([[label in set(d.relation_labels()) for label in labels] for d in documents])
 
 
 def train_pairs(model_dir, train_docs, dev_docs, epochs=16, seed=0, threads=0, weights=WEIGHTS, log=None):
