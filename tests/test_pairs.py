@@ -118,6 +118,39 @@ def test_the_runtime_mixes_the_cls_head_with_the_max_over_the_windows_pairs(tiny
     assert np.array_equal(with_pairs.predict([docs[2].text])[0].relation_scores, runtime[2])
 
 
+def test_calibrate_tunes_the_thresholds_on_the_pairs_of_the_o_bias_it_chooses(tiny_model, nerel_dir, tmp_path,
+                                                                             monkeypatch):
+    """The pair head reads the entities decoded under the O bias: when calibrate changes the
+    bias, the thresholds are tuned on what annotate computes under the new one."""
+    from nerelproc.runtime.bundle import load_predictor
+    from nerelproc.training import calibration
+    from nerelproc.training.data import load_documents
+
+    def loaded(o_bias):
+        predictor = load_predictor(model_dir, threads=1)
+        predictor.heads.ner_bias[0::3] -= 4.0  # entities to pair (see above)
+        predictor.o_bias = o_bias
+        return predictor
+
+    docs = load_documents(nerel_dir / "jsonl" / "dev.jsonl")[:4]
+    model_dir, _ = with_pair_head(tiny_model, tmp_path, weight=0.7)
+    tuned_on = []
+
+    def recording_tune(probs, gold, seed):
+        tuned_on.append(probs)
+        return [0.5] * 49, "global", {}
+
+    monkeypatch.setattr(calibration, "tune", recording_tune)
+    predictor = loaded(1.5)
+    encoded = calibration.encode_in_chunks(predictor, docs)
+    stale = np.stack([predictor.relation_scores(e) for e in encoded])
+    o_bias, _, _ = calibration.decisions(predictor, encoded, docs, predictor.labels)
+    assert o_bias != 1.5
+    fresh = np.stack([p.relation_scores for p in loaded(o_bias).predict([d.text for d in docs])])
+    assert not np.allclose(fresh, stale, atol=1e-4)  # the bias moves the pairs' probabilities
+    assert np.array_equal(tuned_on[0], fresh)
+
+
 def test_a_pair_weight_of_zero_is_the_cls_head_alone_and_a_missing_pairs_file_an_error(tiny_model, tmp_path):
     from nerelproc.runtime.bundle import PAIRS_FILE, Bundle, load_predictor
 
