@@ -21,6 +21,8 @@ class BiasStub:
     """A predictor whose NER output depends on the O bias as a real one would: a doubtful,
     wrong entity disappears from 0.5 on, a doubtful right one from 1.0 on."""
 
+    pair_head = None  # the CLS probabilities do not depend on the O bias
+
     def finish(self, encoded, o_bias):
         text = encoded
         entities = [Entity("PERSON", ((0, 4),))]
