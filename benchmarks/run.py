@@ -99,18 +99,11 @@ class MixedLengthBatches:
         self.predictor = predictor
 
     def predict(self, texts):
-        from nerelproc.runtime.windows import window_inputs
-
         p = self.predictor
         documents = [p._plan(text) for text in texts]
         jobs = sorted(((d, k) for d, doc in enumerate(documents) for k in range(len(doc.windows))),
                       key=lambda job: documents[job[0]].windows[job[1]].end - documents[job[0]].windows[job[1]].start)
-        for start in range(0, len(jobs), 2):
-            batch = jobs[start : start + 2]
-            inputs = [window_inputs(documents[d].encoded, documents[d].windows[k], p.cls_id, p.sep_id)
-                      for d, k in batch]
-            for (d, k), states in zip(batch, p.encode_batch(inputs)):
-                p._consume(documents[d], k, states[1:-1])
+        p._encode_batches(documents, [jobs[start : start + 2] for start in range(0, len(jobs), 2)])  # only the batching differs
         return [p.finish(document) for document in documents]
 
 

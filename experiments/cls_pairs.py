@@ -51,22 +51,16 @@ def document_states(model_dir, split):
 
     from nerelproc.io.readers import read_documents
     from nerelproc.runtime.bundle import load_predictor
-    from nerelproc.training.calibration import encode_in_chunks
 
     predictor = load_predictor(model_dir, threads=2)
-    consume = predictor._consume
-
-    def keep_states(document, k, states):  # the runtime drops a window's states once used
-        window = document.windows[k]
-        document.__dict__.setdefault("states", {})[k] = states[window.own_start - window.start : window.own_end - window.start]
-        consume(document, k, states)
-
-    predictor._consume = keep_states
     gold = list(read_documents(DATA / f"{split}.jsonl"))
     records = []
-    for doc, encoded in zip(gold, encode_in_chunks(predictor, tqdm(gold, desc=f"{path.stem}", file=sys.stderr))):
+    for doc in tqdm(gold, desc=f"{path.stem}", file=sys.stderr):
+        windows = list(predictor.windows_of(doc.text))  # the runtime drops a window's states once used
+        encoded = windows[-1][0] if windows else predictor.encode_documents([doc.text])[0]
+        states = [st[encoded.windows[k].own_start - encoded.windows[k].start :
+                     encoded.windows[k].own_end - encoded.windows[k].start] for _, k, st in windows]
         prediction = predictor.finish(encoded)
-        states = [encoded.states[k] for k in sorted(getattr(encoded, "states", {}))]
         records.append(dict(
             states=np.concatenate(states).astype(np.float16) if states else np.zeros((0, 384), np.float16),
             offsets=encoded.encoded.offsets,

@@ -164,6 +164,38 @@ def test_the_runtime_imports_no_torch():
     assert int(result.stdout) >= 8  # windows, tagging, heads, predictor, encoders, bundle, annotate, api
 
 
+def test_windows_are_encoded_several_at_a_time_and_stored_in_order(tiny_model, nerel_dir):
+    """--threads N: N encoder calls at once (one core each), and an output equal to one
+    worker's to the bit."""
+    import threading
+    import time
+
+    from nerelproc.runtime.bundle import load_predictor
+
+    texts = [d.text for d in load_documents(nerel_dir / "jsonl" / "dev.jsonl")[:6]]
+    parallel = load_predictor(tiny_model, threads=3)
+    assert parallel.workers == 3
+    encode, lock, running, most = parallel.encode_batch, threading.Lock(), [0], [0]
+
+    def counted(inputs):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.01)  # long enough for the others to start
+        try:
+            return encode(inputs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    parallel.encode_batch = counted
+    got = parallel.predict(texts)
+    expected = load_predictor(tiny_model, threads=1).predict(texts)
+    assert most[0] == 3
+    assert [p.entities for p in got] == [p.entities for p in expected]
+    assert np.array_equal(np.stack([p.relation_scores for p in got]), np.stack([p.relation_scores for p in expected]))
+
+
 def test_numpy_blas_runs_on_one_thread_while_the_encoder_runs(tiny_model):
     """Idle BLAS threads spin between the heads' small products and take the cores from the
     encoder's (annotate was 25% slower on 2 cores): one thread while encoding, then as before."""

@@ -20,7 +20,7 @@ from click.testing import CliRunner  # noqa: E402
 sys.path.insert(0, str(ROOT))  # the study lives in the checkout (experiments/), not in the package
 from experiments.multitask.cli import main  # noqa: E402
 from experiments.multitask.runner import Grid, parse_run_name  # noqa: E402
-from experiments.multitask.report import document_counts, f1, fmt, paired_bootstrap, verdict  # noqa: E402
+from experiments.multitask.report import document_counts, f1, fmt, paired_bootstrap, seeded_verdict, verdict  # noqa: E402
 from nerelproc.evaluation.score import score_documents  # noqa: E402
 from nerelproc.training.data import load_documents  # noqa: E402
 from nerelproc.io.writers import write_jsonl  # noqa: E402
@@ -39,6 +39,7 @@ def grid_file(tmp_path_factory, nerel_dir, tiny_encoder):
         "report": "reports/multitask.md",
         "quality": "benchmarks/quality.json",
         "seeds": [1],
+        "min_seeds": 1,  # a verdict from one seed, to check how it is computed
         "shared": {"encoder": str(tiny_encoder), "epochs": 1, "max_length": 64, "threads": 1, "lr": 1e-3},
         "configs": {"joint": {"tasks": ["ner", "cls"]}, "ner-only": {"tasks": ["ner"]}, "cls-only": {"tasks": ["cls"]}},
         "comparisons": {"ner": {"single": "ner-only", "joint": ["joint"]},
@@ -218,6 +219,8 @@ def test_bootstrap_clearly_better_system():
     assert verdict(0.2, result) == "confirmed"
     assert verdict(-0.2, {**result, "delta": -0.2}) == "refuted"
     assert verdict(0.2, {**result, "p": 0.3}) == "inconclusive"
+    assert seeded_verdict(0.2, result, (3, 3)) == "confirmed"
+    assert seeded_verdict(0.2, result, (3, 1)) == seeded_verdict(0.2, result, (2, 3)) == "too few seeds"
 
 
 def test_bootstrap_noise_is_not_significant():

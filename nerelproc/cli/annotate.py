@@ -28,7 +28,7 @@ created); 2 a usage error.
                    "output does not depend on it (one at a time measured fastest on 2 cores).")
 @click.option("--buffer", type=click.IntRange(min=1), default=256, show_default=True,
               help="Documents read ahead.")
-@click.option("--threads", type=click.IntRange(min=0), default=0, help="CPU threads for the encoder (0: all cores).")
+@click.option("--threads", type=click.IntRange(min=0), default=0, help="Windows encoded at once, one CPU core each (0: one per core).")
 @click.option("--scores", is_flag=True, help="Also write relation_scores (probability per relation type).")
 @click.option("--keep-input", is_flag=True,
               help="Keep the input's annotations as input_entities, input_relations, input_links.")

@@ -40,7 +40,8 @@ class ByteSize(click.ParamType):
               help="Windows per encoder call (the output does not depend on it).")
 @click.option("--buffer", type=click.IntRange(min=1), default=256, show_default=True, help="Documents read ahead.")
 @click.option("--threads", type=click.IntRange(min=0), default=0,
-              help="Encoder threads (per worker with --dask); 0: all cores, shared out among the workers.")
+              help="Windows encoded at once, one core each (per worker with --dask); "
+                   "0: all cores, shared out among the workers.")
 @click.option("--scores", is_flag=True, help="Also write relation_scores.")
 @click.option("--keep-input", is_flag=True, help="Keep the input's annotations (input_entities, input_relations, input_links).")
 @click.option("--ignore-model-change", is_flag=True,

@@ -9,7 +9,7 @@ from nerelproc.cli._app import main
 @click.argument("model_dir", type=click.Path(exists=True, file_okay=False))
 @click.option("--dev", "dev_path", required=True, type=click.Path(exists=True),
               help="Gold documents to tune on (NEREL dev): JSONL or a BRAT folder.")
-@click.option("--threads", default=0, help="Encoder threads (0: all cores).")
+@click.option("--threads", default=0, help="Windows encoded at once, one core each (0: one per core).")
 @click.option("--seed", default=13, show_default=True, help="Seed of the cross-validation halvings.")
 def calibrate(model_dir, dev_path, threads, seed):
     """Tune MODEL_DIR's NER decoder O bias and CLS thresholds on DEV; rewrite its nerelproc.json.

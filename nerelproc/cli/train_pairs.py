@@ -13,7 +13,7 @@ from nerelproc.cli._app import main
               help="Gold documents to choose the epoch, the weight and the thresholds on (NEREL dev).")
 @click.option("--epochs", default=16, show_default=True, help="Epochs of the pair head (about 15 s each on NEREL here).")
 @click.option("--seed", default=0, show_default=True)
-@click.option("--threads", default=0, help="Encoder threads (0: all cores).")
+@click.option("--threads", default=0, help="Windows encoded at once, one core each (0: one per core).")
 def train_pairs(model_dir, train_path, dev_path, epochs, seed, threads):
     """Train a pair head on MODEL_DIR's frozen encoder; if it beats the CLS head alone on DEV,
     write pairs.npz, its weight and the new CLS thresholds into MODEL_DIR (needs torch).

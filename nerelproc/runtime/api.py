@@ -56,8 +56,9 @@ class Annotator:
 
     @classmethod
     def load(cls, path=None, threads=0, backend="auto", batch_windows=1):
-        """The model in ``path`` (default: the bundled one); ``threads`` 0 uses every core.
-        ``batch_windows`` windows of equal length share an encoder call (no effect on the output)."""
+        """The model in ``path`` (default: the bundled one); ``threads``: windows encoded at once,
+        one core each (0: one per core). ``batch_windows`` windows of equal length share an
+        encoder call (no effect on the output)."""
         model_dir = Path(path) if path else default_model_dir()
         return cls(load_predictor(model_dir, backend, threads, batch_windows), model_dir)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tokenizers import Tokenizer
 
-from nerelproc.runtime.encoders import ct2_encoder, torch_encoder
+from nerelproc.runtime.encoders import cores, ct2_encoder, torch_encoder
 from nerelproc.runtime.heads import Heads
 from nerelproc.runtime.pairs import PairHead
 from nerelproc.runtime.predictor import Predictor
@@ -110,13 +110,15 @@ def load_predictor(model_dir=None, backend="auto", threads=0, batch_windows=1):
     if backend in needs and not (model_dir / needs[backend][0]).is_dir():
         folder, what = needs[backend]
         raise FileNotFoundError(f"{model_dir} has no {folder}/ ({what}): the {backend} backend needs it")
+    workers = 1  # encoder calls at a time
     if backend == "ct2":
-        encode_batch = ct2_encoder(model_dir / "ct2", threads)
+        workers = threads or cores()
+        encode_batch = ct2_encoder(model_dir / "ct2", workers)
     elif backend == "torch":
         encode_batch = torch_encoder(model_dir / "encoder", threads)
     else:
         raise ValueError(f"unknown backend {backend!r}")
-    return Predictor(tokenizer, heads, bundle, encode_batch, batch_windows, pair_head=pair_head)
+    return Predictor(tokenizer, heads, bundle, encode_batch, batch_windows, pair_head=pair_head, workers=workers)
 
 
 def model_identity(model_dir=None):

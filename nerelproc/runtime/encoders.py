@@ -1,14 +1,19 @@
 """The encoder of a model directory as a function ``encode_batch(id arrays) -> states``.
 
-``ct2_encoder`` runs the exported CTranslate2 model (the runtime's forward, no torch);
+``ct2_encoder`` runs the exported CTranslate2 model (the runtime's forward, no torch), and
+may be called from several threads at once;
 ``torch_encoder`` runs a transformers checkpoint and imports torch only when called.
 """
 
 def ct2_encoder(path, threads=0):
+    """``threads`` windows at once, each on one core (0: one per core; the Predictor sends that
+    many calls at a time). One core a window, not all cores on each: a window's cores wait on
+    each other at every layer, so on 2 cores a 20-token window took 22 ms on both against 2 ms
+    a window two at a time, and a 512-token one 90 ms against 64 (same states to the bit)."""
     import ctranslate2
     import numpy as np
 
-    encoder = ctranslate2.Encoder(str(path), device="cpu", intra_threads=threads)
+    encoder = ctranslate2.Encoder(str(path), device="cpu", inter_threads=threads or cores(), intra_threads=1)
 
     def encode_batch(id_arrays):
         # Unpadded lists with their real lengths: padding without lengths gives wrong states.
@@ -17,6 +22,13 @@ def ct2_encoder(path, threads=0):
         return [states[row, : len(ids)] for row, ids in enumerate(id_arrays)]
 
     return encode_batch
+
+
+def cores():
+    """The cores this process may run on."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def torch_encoder(path, threads=0):

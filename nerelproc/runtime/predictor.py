@@ -20,6 +20,7 @@ Two guarantees shape this module:
 """
 
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,7 +55,7 @@ class _DocumentState:
 
 class Predictor:
     def __init__(self, tokenizer, heads, config, encode_batch, batch_windows=1, tasks=("ner", "cls"),
-                 pair_head=None):
+                 pair_head=None, workers=1):
         self.tokenizer = tokenizer
         self.heads = heads
         self.config = config
@@ -63,6 +64,7 @@ class Predictor:
         self.thresholds = np.asarray(config.thresholds, dtype=np.float32)
         self.encode_batch = encode_batch
         self.batch_windows = max(1, int(batch_windows))
+        self.workers = max(1, int(workers))  # encoder calls at a time (ct2_encoder takes several)
         self.cls_id, self.sep_id = config.cls_id, config.sep_id
         self.tasks = tasks  # one task only: what a single-task pipeline would compute (benchmarks)
         self.decode_tags = constrained_tags  # decoding.argmax_tags gives the old decoder (benchmarks)
@@ -78,23 +80,34 @@ class Predictor:
         uncertain NER pairs and the CLS poolings), so that decisions can be re-tuned without
         running the encoder again (``nerelproc calibrate``)."""
         documents = [self._plan(text) for text in texts]
-        # numpy's BLAS on one thread: between the heads' small products its idle threads spin
-        # and take the cores from the encoder's (annotate 25% faster on 2 cores, same output)
-        with threadpool_limits(1, user_api="blas"):
-            for batch in self._equal_length_batches(documents):
-                inputs = [window_inputs(documents[d].encoded, documents[d].windows[k], self.cls_id, self.sep_id)
-                          for d, k in batch]
-                for (d, k), states in zip(batch, self.encode_batch(inputs)):
-                    self._consume(documents[d], k, states[1:-1])  # drop <s> and </s>
+        self._encode_batches(documents, list(self._equal_length_batches(documents)))
         return documents
 
+    def _encode_batches(self, documents, batches):
+        """Each worker encodes a batch ``[(document, window), ...]`` and runs the heads on it;
+        only the heads' outputs come back, stored in batch order, so the workers change nothing
+        but the time. numpy's BLAS on one thread: its idle threads spin and take the workers' cores."""
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(self.workers) as pool:
+            for batch, outputs in zip(batches, pool.map(lambda batch: self._run_batch(documents, batch), batches)):
+                for (d, k), output in zip(batch, outputs):
+                    self._store(documents[d], k, output)
+
+    def _run_batch(self, documents, batch):
+        inputs = [window_inputs(documents[d].encoded, documents[d].windows[k], self.cls_id, self.sep_id)
+                  for d, k in batch]
+        return [self._window_outputs(documents[d].windows[k], states[1:-1])  # drop <s> and </s>
+                for (d, k), states in zip(batch, self.encode_batch(inputs))]
+
     def windows_of(self, text):
-        """One document, window by window (one encoder call each): ``(document, k, states)``
-        after window k is consumed, its states still the caller's to use (``train-pairs``)."""
+        """One document, window by window (one encoder call each, ``workers`` at a time):
+        ``(document, k, states)`` after window k is consumed, its states still the caller's to
+        use (``train-pairs``)."""
         document = self._plan(text)
-        for k, window in enumerate(document.windows):
-            if window.end > window.start:
-                states = self.encode_batch([window_inputs(document.encoded, window, self.cls_id, self.sep_id)])[0][1:-1]
+        ks = [k for k, window in enumerate(document.windows) if window.end > window.start]
+        encode = lambda k: self.encode_batch([window_inputs(document.encoded, document.windows[k], self.cls_id,  # noqa: E731
+                                                            self.sep_id)])[0][1:-1]
+        with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(self.workers) as pool:
+            for k, states in zip(ks, pool.map(encode, ks)):
                 self._consume(document, k, states)
                 yield document, k, states
 
@@ -116,22 +129,31 @@ class Predictor:
                 yield group[start : start + self.batch_windows]
 
     def _consume(self, document, k, states):
-        """One window's states -> its owned tokens' NER tags, its share of the CLS pooling and,
-        with a pair head, the max logits of the pairs among its entities (decoded over the whole
-        window, overlap included, so a near pair cut by one window's edge is whole in the next)."""
-        window = document.windows[k]
+        self._store(document, k, self._window_outputs(document.windows[k], states))
+
+    def _window_outputs(self, window, states):
+        """One window's states -> ``(ner_piece, cls_partial, pair_logits)``: its owned tokens'
+        uncertain NER pairs, its share of the CLS pooling and, with a pair head, the max logits
+        of the pairs among its entities (decoded over the whole window, overlap included, so a
+        near pair cut by one window's edge is whole in the next). Reads nothing but its inputs."""
         lo, hi = window.own_start - window.start, window.own_end - window.start
         pairs = self.pair_head is not None and "cls" in self.tasks
+        ner_piece = cls_partial = pair_logits = None
         if "ner" in self.tasks or pairs:
             log_probs = self.heads.ner_log_probs(states if pairs else states[lo:hi])
         if "ner" in self.tasks:
-            document.ner_pieces[k] = uncertain_pairs(log_probs[lo:hi] if pairs else log_probs, window.own_start)
+            ner_piece = uncertain_pairs(log_probs[lo:hi] if pairs else log_probs, window.own_start)
         if "cls" in self.tasks:
-            document.cls_partials[k] = self.heads.cls_partial(states[lo:hi])
+            cls_partial = self.heads.cls_partial(states[lo:hi])
         if pairs:
-            logits = window_pair_logits(self.pair_head, states, *self.window_entities(log_probs))
-            if logits is not None:
-                document.pair_logits = logits if document.pair_logits is None else np.maximum(document.pair_logits, logits)
+            pair_logits = window_pair_logits(self.pair_head, states, *self.window_entities(log_probs))
+        return ner_piece, cls_partial, pair_logits
+
+    @staticmethod
+    def _store(document, k, outputs):
+        document.ner_pieces[k], document.cls_partials[k], logits = outputs
+        if logits is not None:  # a max: the same whatever the windows' order
+            document.pair_logits = logits if document.pair_logits is None else np.maximum(document.pair_logits, logits)
 
     def window_entities(self, log_probs):
         """``(types, first, last)``: the entities a whole window's NER log-probabilities decode to
