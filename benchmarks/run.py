@@ -260,7 +260,7 @@ def main():
         "quality": q,
         "speed": speed,
         "ratios": ratios,
-        "note": f"int8-joint is what `annotate` runs by default (one window per encoder call); "
+        "note": f"int8-joint is what `annotate` runs by default (one window per encoder call, as many calls at once as threads, one core each); "
                 "int8-joint-without-pairs is the same without the entity-pair CLS head (`pairs.npz`), if the model has one; "
                 "int8-joint-batch16 batches up to 16 windows of equal length; int8-joint-mixed-batches is the "
                 "runtime before batch independence (pairs of windows of any length, padded), timed for the cost "
