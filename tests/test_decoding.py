@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from nerelproc.runtime.decoding import B, I, O, argmax_tags, constrained_tags, uncertain_pairs, viterbi
+from nerelproc.runtime.decoding import B, I, O, argmax_tags, constrained_tags, uncertain_pairs, viterbi, viterbi_runs
 
 
 def log(*rows):
@@ -33,6 +33,20 @@ def dense_viterbi(log_probs):
     for pointers in reversed(back):
         path.append(int(pointers[path[-1]]))
     return path[::-1]
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_all_runs_at_once_give_each_runs_viterbi_ties_included(ties):
+    rng = np.random.default_rng(int(ties))
+    for _ in range(50):
+        lengths = rng.integers(1, 12, size=rng.integers(1, 40))
+        if ties:  # four values only: equal scores everywhere
+            log_probs = np.log(rng.choice([0.1, 0.2, 0.3, 0.4], size=(lengths.sum(), 3))).astype(np.float32)
+        else:
+            log_probs = (rng.normal(size=(lengths.sum(), 3)) * 3).astype(np.float32)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        expected = np.concatenate([viterbi(log_probs[s : s + n]) for s, n in zip(starts, lengths)])
+        np.testing.assert_array_equal(viterbi_runs(log_probs, starts, lengths), expected)
 
 
 def test_sparse_decoding_equals_a_dense_viterbi_where_o_is_certain_elsewhere():
