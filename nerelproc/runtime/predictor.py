@@ -12,7 +12,8 @@ Two guarantees shape this module:
   ever holds windows of the same length (no padding, and CTranslate2 quantises each
   row with its own scale), the heads run window by window, and a document's
   per-window results are combined in window order. Neighbours, batch size, buffer
-  size and input order cannot change a bit of it (``tests/test_annotate.py``).
+  size, input order and the number of windows encoded at once (``workers``) cannot
+  change a bit of it (``tests/test_annotate.py``).
 - **Memory is bounded by a window, not by the document.** The encoder states of a
   window are turned into the log-probabilities of its uncertain NER tags (``decoding.py``),
   a partial CLS pooling and, with a pair head, its entity pairs' max logits (``pairs.py``)
@@ -104,8 +105,11 @@ class Predictor:
         use (``train-pairs``)."""
         document = self._plan(text)
         ks = [k for k, window in enumerate(document.windows) if window.end > window.start]
-        encode = lambda k: self.encode_batch([window_inputs(document.encoded, document.windows[k], self.cls_id,  # noqa: E731
-                                                            self.sep_id)])[0][1:-1]
+
+        def encode(k):
+            return self.encode_batch([window_inputs(document.encoded, document.windows[k], self.cls_id,
+                                                    self.sep_id)])[0][1:-1]
+
         with threadpool_limits(1, user_api="blas"), ThreadPoolExecutor(self.workers) as pool:
             for k, states in zip(ks, pool.map(encode, ks)):
                 self._consume(document, k, states)
