@@ -71,7 +71,8 @@ def test_page_escapes_text_and_keeps_carriage_returns():
 
 
 def make_prediction(gold, seed):
-    """A deterministic imperfect prediction: drop every 4th entity, retype every 5th, change labels."""
+    """A deterministic imperfect prediction: drop every 4th entity, retype every 5th, change labels,
+    and perturb the relations (``make_relations``)."""
     types = entity_types()
     entities = []
     for i, entity in enumerate(gold.entities):
@@ -83,7 +84,30 @@ def make_prediction(gold, seed):
     labels = gold.relation_labels()
     labels = sorted(set(labels[1:]) | {"SPOUSE"})
     scores = {label: (0.9 if label in labels else 0.1) for label in ("SPOUSE", *gold.relation_labels())}
-    return Document(gold.id, gold.text, entities, relation_types=labels, extra={"relation_scores": scores})
+    relations = make_relations(gold, entities, seed)
+    probabilities = {line.split("\t")[0]: 0.5 + i % 5 / 10 for i, line in enumerate(relations)}
+    return Document(gold.id, gold.text, entities, relations, relation_types=labels,
+                    extra={"relation_scores": scores, "relation_probabilities": probabilities})
+
+
+def make_relations(gold, entities, seed):
+    """Gold R-lines whose arguments are still predicted, every 3rd with its arguments swapped and
+    every 7th relabelled, one repeated, and one naming another R-line (not an entity)."""
+    kept = {entity.id for entity in entities}
+    lines = []
+    for i, line in enumerate(gold.relations):
+        number, body = line.split("\t")[:2]
+        label, head, tail = (part.split(":")[-1] for part in body.split())
+        if head not in kept or tail not in kept:
+            continue
+        if (i + seed) % 3 == 0:
+            head, tail = tail, head
+        if (i + seed) % 7 == 3:
+            label = "SPOUSE" if label != "SPOUSE" else "WORKPLACE"
+        lines.append(f"{number}\t{label} Arg1:{head} Arg2:{tail}")
+    if lines:
+        lines.append("R900" + lines[0][lines[0].index("\t"):])
+    return [*lines, "R901\tWORKPLACE Arg1:R1 Arg2:T1"]
 
 
 def crossing(document):
@@ -110,7 +134,9 @@ def synthetic_gold():
     entities = [Entity("PERSON", ((0, 13),), "T1"), Entity("ORGANIZATION", ((6, 12),), "T2"),
                 Entity("AGE", ((6, 12),), "T3"), Entity("CITY", ((10, 24),), "T4"),
                 Entity("EVENT", ((0, 4), (17, 23)), "T5"), Entity("COUNTRY", ((27, 33),), "T6")]
-    return Document("synthetic<&>", text, entities, relation_types=["WORKPLACE"])
+    relations = ["R1\tWORKPLACE Arg1:T1 Arg2:T2", "R2\tLOCATED_IN Arg1:T4 Arg2:T6", "R3\tWORKPLACE Arg1:T1 Arg2:T4",
+                 "R4\tWORKPLACE Arg1:T1 Arg2:E9"]  # E9: not an entity, neither shown nor missed
+    return Document("synthetic<&>", text, entities, relations, relation_types=["WORKPLACE"])
 
 
 def expected_marks(pred, gold):
@@ -282,3 +308,124 @@ def test_filters_and_the_sortable_document_list(browser, rendered):
     assert browser.execute_script(scores) == sorted(browser.execute_script(scores), reverse=True)
     logs = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert logs == [], logs
+
+
+# ---------------------------------------------------------------------------- relation rows
+
+
+def relation_key_sets(document):
+    """(label, (head type, sorted spans), (tail type, sorted spans)) of the R-lines whose
+    arguments are T-lines of the document, and the number of the others."""
+    by_id = {entity.id: (entity.type, tuple(sorted(entity.spans))) for entity in document.entities}
+    keys, others = set(), 0
+    for line in document.relations:
+        label, *arguments = line.split("\t")[1].split()
+        ids = [argument.split(":", 1)[1] for argument in arguments]
+        if len(ids) == 2 and all(i in by_id for i in ids):
+            keys.add((label, by_id[ids[0]], by_id[ids[1]]))
+        else:
+            others += 1
+    return keys, others
+
+
+ROWS_SCRIPT = """
+return Array.from(document.querySelectorAll('article.doc')).map(doc => ({
+  id: doc.dataset.docId,
+  unresolved: (doc.querySelector('.rels-unresolved') || {textContent: ''}).textContent,
+  rows: Array.from(doc.querySelectorAll('tr.rel')).map(row => {
+    const cell = (name) => row.querySelector(name).textContent;
+    const parts = (id) => Array.from(doc.querySelectorAll('.text [data-entity="' + id + '"]'));
+    const argument = (id) => ({type: parts(id).map(e => e.dataset.type),
+                               spans: parts(id).map(e => [Number(e.dataset.start), Number(e.dataset.end)])});
+    return {label: cell('.label'), head: cell('.head span'), headType: cell('.head i'),
+            tail: cell('.tail span'), tailType: cell('.tail i'), verdict: row.dataset.verdict || null,
+            marker: getComputedStyle(row.querySelector('.marker'), '::before').content,
+            headMark: row.dataset.head, tailMark: row.dataset.tail,
+            headDrawn: argument(row.dataset.head), tailDrawn: argument(row.dataset.tail)};
+  })}));
+"""
+MARKERS = {"tp": '"✓"', "fp": '"✗"', "fn": '"○"'}
+
+
+def drawn_key(drawn):
+    assert len(set(drawn["type"])) == 1, drawn
+    return drawn["type"][0], merge([tuple(span) for span in drawn["spans"]])
+
+
+def test_relation_rows_and_their_verdicts(browser, rendered):
+    preds, golds, page = rendered
+    browser.get(page.as_uri())
+    pages = {doc["id"]: doc for doc in browser.execute_script(ROWS_SCRIPT)}
+    seen = Counter()
+    for pred, gold in zip(preds, golds):
+        doc = pages[str(pred.id)]
+        pred_keys, pred_others = relation_key_sets(pred)
+        gold_keys, _ = relation_key_sets(gold)
+        shown = Counter()
+        for row in doc["rows"]:
+            head, tail = drawn_key(row["headDrawn"]), drawn_key(row["tailDrawn"])
+            # the row names the entities it highlights, with their text and type
+            assert (row["headType"], row["tailType"]) == (head[0], tail[0])
+            assert row["head"] == " ".join(pred.text[a:b] for a, b in head[1]), row
+            assert row["tail"] == " ".join(pred.text[a:b] for a, b in tail[1]), row
+            shown[(row["label"], head, tail, row["verdict"])] += 1
+            assert row["marker"] == MARKERS[row["verdict"]]
+        # merge() joins touching fragments: compare with the input's keys merged the same way
+        def merged(keys):
+            return {(label, (h[0], merge(h[1])), (t[0], merge(t[1]))) for label, h, t in keys}
+        expected = Counter({(*key, "tp"): 1 for key in merged(pred_keys & gold_keys)})
+        expected.update({(*key, "fp"): 1 for key in merged(pred_keys - gold_keys)})
+        expected.update({(*key, "fn"): 1 for key in merged(gold_keys - pred_keys)})
+        assert shown == expected, pred.id  # one row per distinct relation: the repeated R-line once
+        assert len(doc["rows"]) == len(pred_keys | gold_keys)
+        assert doc["unresolved"].startswith(f"{pred_others} R-line") and pred_others == 1
+        seen.update(verdict for *_, verdict in shown)
+    assert seen["tp"] and seen["fp"] and seen["fn"]
+    synthetic = pages["synthetic<&>"]["rows"]
+    assert {row["head"] for row in synthetic} == {"Жолт <Хорняк>", 'як> & "Бананц"'}  # escaped, shown as written
+    assert browser.execute_script("return document.querySelectorAll('.rels script, .rels b').length") == 0
+
+
+def test_hovering_a_relation_row_highlights_its_two_entities(browser, rendered):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    _, _, page = rendered
+    browser.get(page.as_uri())
+    lit = "return Array.from(document.querySelectorAll('.ent.hl')).map(e => e.dataset.entity)"
+    rows = browser.find_elements(By.CSS_SELECTOR, "tr.rel")
+    assert len(rows) > 20
+    picked = rows[:: max(1, len(rows) // 12)] + [r for r in rows if r.get_attribute("data-verdict") == "fn"][:2]
+    for row in picked:
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", row)
+        ActionChains(browser).move_to_element(row.find_element(By.CSS_SELECTOR, ".label")).perform()
+        marks = {row.get_attribute("data-head"), row.get_attribute("data-tail")}
+        highlighted = browser.execute_script(lit)
+        assert set(highlighted) == marks, (row.text, highlighted)
+        expected = browser.execute_script(
+            "return document.querySelectorAll(arguments[0]).length",
+            ", ".join(f'.text [data-entity="{mark}"]' for mark in marks))
+        assert len(highlighted) == expected  # every fragment of both, nothing else
+    ActionChains(browser).move_to_element(browser.find_element(By.CSS_SELECTOR, "h1")).perform()
+    assert browser.execute_script(lit) == []
+    # filters hide the rows of hidden verdicts and of hidden argument types
+    browser.find_element(By.CSS_SELECTOR, 'input[data-filter="verdict"][value="fn"]').click()
+    visible = "return Array.from(document.querySelectorAll('tr.rel')).filter(r => r.getClientRects().length)" \
+              ".map(r => [r.dataset.verdict, r.querySelector('.head i').textContent, r.querySelector('.tail i').textContent])"
+    assert all(verdict != "fn" for verdict, *_ in browser.execute_script(visible))
+    browser.find_element(By.CSS_SELECTOR, 'input[data-filter="type"][value="PERSON"]').click()
+    shown = browser.execute_script(visible)
+    assert shown and all("PERSON" not in row and row[0] != "fn" for row in shown)
+    logs = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert logs == [], logs
+
+
+def test_relation_rows_are_escaped_and_unresolvable_ones_counted():
+    text = "<b>Жолт</b> & Бананц"
+    entities = [Entity("PERSON", ((0, 11),), "T1"), Entity("ORGANIZATION", ((14, 20),), "T2")]
+    relations = ["R1\tWORKS<i>AS Arg1:T1 Arg2:T2", "R2\tWORKPLACE Arg1:T1 Arg2:T7"]
+    page = render_page([(Document("1", text, entities, relations), None)])
+    row = re.search(r'<tr class="rel".*?</tr>', page, re.S).group(0)
+    assert "<b>" not in row and "<i>" not in row
+    assert "&lt;b&gt;Жолт&lt;/b&gt;" in row and 'data-label="WORKS&lt;i&gt;AS"' in row
+    assert page.count('<tr class="rel"') == 1 and "1 R-line(s) not shown" in page

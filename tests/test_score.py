@@ -55,7 +55,10 @@ def test_test_set_against_itself_is_perfect(nerel_dir):
     assert result.exit_code == 0, result.output
     scores = orjson.loads(result.stdout)
     assert scores["docs"] == {"matched": 93, "missing": 0, "extra": 0}
-    assert set(scores) == {"ner", "cls", "docs"}
+    assert set(scores) == {"ner", "cls", "re", "docs"}
+    assert set(scores["re"]) == {"micro", "per_label", "unresolved", "predicted_relations"}
+    assert scores["re"]["micro"]["support"] == 4077  # 4,096 R-lines, 19 of them repeat another's key
+    assert scores["re"]["unresolved"] == {"gold": 0, "predicted": 0}
     assert set(scores["ner"]) == {"micro", "per_type", "flat", "coarse"}
     assert set(scores["cls"]) == {"micro", "macro", "samples", "per_label"}
     assert len(scores["cls"]["per_label"]) == 49
@@ -245,3 +248,113 @@ def test_one_f1_for_scoring_and_threshold_tuning():
     probs = np.array([[0.9, 0.1], [0.8, 0.2]])
     gold = np.array([[True, False], [True, False]])
     assert micro_macro(probs, gold, np.array([0.5, 0.5])) == (1.0, 1.0)
+
+
+# -------------------------------------------------------------------- relations
+
+# TEXT: T1 PERSON "Жолт Хорняк", T2 ORGANIZATION "клуб Бананц (Ереван)", T3 CITY "Ереван",
+# T4 ORGANIZATION "Бананц"
+RE_ENTITIES = [
+    Entity("PERSON", ((0, 11),), "T1"), Entity("ORGANIZATION", ((22, 42),), "T2"),
+    Entity("CITY", ((35, 41),), "T3"), Entity("ORGANIZATION", ((27, 33),), "T4"),
+]
+RE_GOLD = ["R1\tWORKPLACE Arg1:T1 Arg2:T2", "R2\tHEADQUARTERED_IN Arg1:T2 Arg2:T3",
+           "R3\tWORKPLACE Arg1:T1 Arg2:T4"]
+
+
+def re_doc(relations, entities=RE_ENTITIES, doc_id=1):
+    return doc(doc_id, entities, relations=relations)
+
+
+def re_counts(result):
+    """(tp, fp, fn) back from micro P/R and support."""
+    micro = result["re"]["micro"]
+    tp = round(micro["r"] * micro["support"])
+    predicted = round(tp / micro["p"]) if micro["p"] else None
+    return tp, (predicted - tp) if predicted is not None else None, micro["support"] - tp
+
+
+def test_relations_perfect_and_ids_do_not_matter():
+    renamed = [Entity(e.type, e.spans, f"T{10 + i}") for i, e in enumerate(RE_ENTITIES)][::-1]
+    pred = re_doc(["R7\tWORKPLACE Arg1:T10 Arg2:T13", "R8\tHEADQUARTERED_IN Arg1:T11 Arg2:T12",
+                   "R9\tWORKPLACE Arg1:T10 Arg2:T11"], renamed)
+    result, _ = score([pred], [re_doc(RE_GOLD)])
+    assert prf(result["re"]["micro"]) == (1, 1, 1)
+    assert result["re"]["micro"]["support"] == 3
+    assert prf(result["re"]["per_label"]["WORKPLACE"]) == (1, 1, 1)
+    assert result["re"]["per_label"]["WORKPLACE"]["support"] == 2
+    assert result["re"]["predicted_relations"] is True
+
+
+@pytest.mark.parametrize("wrong", [
+    "R1\tWORKPLACE Arg1:T2 Arg2:T1",  # arguments swapped
+    "R1\tWORKS_AS Arg1:T1 Arg2:T2",  # wrong label
+    "R1\tWORKPLACE Arg1:T5 Arg2:T2",  # Arg1 with a shifted span (T5 = "Жолт Хорня")
+    "R1\tWORKPLACE Arg1:T6 Arg2:T2",  # Arg1 with the right span and another type
+])
+def test_relations_one_wrong_part_is_a_false_positive_and_a_false_negative(wrong):
+    entities = [*RE_ENTITIES, Entity("PERSON", ((0, 10),), "T5"), Entity("PROFESSION", ((0, 11),), "T6")]
+    result, _ = score([re_doc([wrong, *RE_GOLD[1:]], entities)], [re_doc(RE_GOLD)])
+    assert re_counts(result) == (2, 1, 1)
+    assert prf(result["re"]["micro"]) == (2 / 3, 2 / 3, 2 / 3)
+
+
+def test_relations_duplicates_count_once():
+    twice = [RE_GOLD[0], "R9\tWORKPLACE Arg1:T1 Arg2:T2", RE_GOLD[0]]
+    copy = [*RE_ENTITIES, Entity("PERSON", ((0, 11),), "T9")]  # the same entity under another id
+    gold = re_doc([*RE_GOLD, "R4\tWORKPLACE Arg1:T9 Arg2:T2"], copy)
+    result, _ = score([re_doc(twice)], [gold])
+    assert result["re"]["micro"]["support"] == 3
+    assert re_counts(result) == (1, 0, 2)
+    assert prf(result["re"]["micro"]) == (1, 1 / 3, 0.5)
+
+
+def test_relations_with_unresolvable_arguments_are_reported_not_counted():
+    odd = ["R4\tWORKPLACE Arg1:R1 Arg2:T2",  # an argument naming an R-line
+           "R5\tWORKPLACE Arg1:E1 Arg2:T2",  # an event
+           "R6\tWORKPLACE Arg1:T1 Arg2:T99",  # a missing id
+           "R7\tWORKPLACE Arg1:T1"]  # one argument only
+    gold = doc(1, RE_ENTITIES, relations=[*RE_GOLD, *odd])
+    gold.links.append("E1\tEVENT:T1")
+    result, _ = score([re_doc([*RE_GOLD, odd[0], odd[2]])], [gold])
+    assert prf(result["re"]["micro"]) == (1, 1, 1)
+    assert result["re"]["micro"]["support"] == 3
+    assert result["re"]["unresolved"] == {"gold": 4, "predicted": 2}
+    report = format_report(result)
+    assert "not a T-line" in report and "4 gold R-line(s), 2 predicted R-line(s)" in report
+
+
+def test_relations_per_label_sums_to_micro():
+    gold = [re_doc(RE_GOLD), re_doc(["R1\tWORKPLACE Arg1:T1 Arg2:T2", "R2\tLOCATED_IN Arg1:T4 Arg2:T3"], doc_id=2)]
+    pred = [re_doc(["R1\tWORKPLACE Arg1:T1 Arg2:T2", "R2\tHEADQUARTERED_IN Arg1:T4 Arg2:T3",
+                    "R3\tNOT_A_LABEL Arg1:T1 Arg2:T3"]),
+            re_doc(["R1\tWORKPLACE Arg1:T1 Arg2:T2", "R2\tLOCATED_IN Arg1:T4 Arg2:T3"], doc_id=2)]
+    result, _ = score(pred, gold)
+    relations = result["re"]
+    per_label = relations["per_label"]
+    assert set(relation_types()) < set(per_label) and "NOT_A_LABEL" in per_label  # a wrong label is an error
+    counts = [0, 0, 0]
+    for entry in per_label.values():
+        tp = round(entry["r"] * entry["support"])
+        predicted = round(tp / entry["p"]) if entry["p"] else 1  # p == 0 here only with one prediction
+        for i, value in enumerate((tp, predicted - tp, entry["support"] - tp)):
+            counts[i] += value
+    assert tuple(counts) == re_counts(result) == (3, 2, 2)
+    assert sum(entry["support"] for entry in per_label.values()) == relations["micro"]["support"] == 5
+    assert prf(per_label["HEADQUARTERED_IN"]) == (0, 0, 0) and prf(per_label["LOCATED_IN"]) == (1, 1, 1)
+    assert prf(per_label["WORKPLACE"]) == (1, 2 / 3, 0.8)
+
+
+def test_predictions_without_relations_are_said_so(tmp_path):
+    gold, pred = tmp_path / "gold.jsonl", tmp_path / "pred.jsonl"
+    entities = [f"T{i}\t{e.type} {e.start} {e.end}\t{TEXT[e.start:e.end]}" for i, e in enumerate(RE_ENTITIES, 1)]
+    gold.write_bytes(orjson.dumps({"id": 1, "text": TEXT, "entities": entities, "relations": RE_GOLD}) + b"\n")
+    pred.write_bytes(orjson.dumps({"id": 1, "text": TEXT, "entities": entities}) + b"\n")
+    result = runner().invoke(main, ["score", str(pred), str(gold)])
+    assert result.exit_code == 0, result.output
+    assert "the predictions hold no relations" in result.stdout
+    scores = orjson.loads(runner().invoke(main, ["score", str(pred), str(gold), "--json"]).stdout)["re"]
+    assert scores["predicted_relations"] is False and (scores["micro"]["r"], scores["micro"]["f1"]) == (0, 0)
+    assert scores["micro"]["support"] == 3
+    itself = runner().invoke(main, ["score", str(gold), str(gold)])
+    assert "the predictions hold no relations" not in itself.stdout and "RE per label" in itself.stdout

@@ -22,6 +22,17 @@ page), so a document's entity count is its number of distinct ``data-entity`` va
 With gold, ``data-verdict`` is ``tp`` (predicted and in gold), ``fp`` (predicted only)
 or ``fn`` (gold only, missed), compared as ``nerelproc score`` does: exact
 (type, spans), each side a set per document.
+
+Relations are rows under the text, one per distinct predicted relation (and, with gold,
+one per missed gold relation), in text order of their head, then tail::
+
+    <tr class="rel" data-label="WORKS_AS" data-head="3.12" data-tail="3.4" data-verdict="tp">
+
+``data-head``/``data-tail`` are the ``data-entity`` of the two arguments as drawn in the
+text (hovering the row highlights them). Verdicts are ``nerelproc score``'s strict
+relation match (label and both arguments' type and spans). R-lines whose arguments are
+not T-lines of the document are counted under the rows, not drawn; with ``types``, a
+relation is shown (and scored) only when both its arguments' types are kept.
 """
 
 import heapq
@@ -33,7 +44,7 @@ import jinja2
 import markupsafe
 
 from nerelproc.io.schema import entity_types
-from nerelproc.evaluation.score import entity_keys, prf
+from nerelproc.evaluation.score import entity_keys, prf, resolve_relations
 
 VERDICTS = {"tp": "correct", "fp": "spurious (predicted only)", "fn": "missed (gold only)"}
 MAX_HEIGHT = 8  # underline offsets beyond this share the last one (CSS classes h0..h8)
@@ -73,6 +84,21 @@ class Chip:
 
 
 @dataclass
+class RelationRow:
+    """A relation as shown: its label, both arguments (text, type, drawn mark id), verdict, probability."""
+
+    label: str
+    head: str
+    head_type: str
+    head_mark: str
+    tail: str
+    tail_type: str
+    tail_mark: str
+    verdict: str | None = None
+    score: float | None = None
+
+
+@dataclass
 class DocumentView:
     number: int  # 1-based position on the page
     id: str
@@ -83,6 +109,9 @@ class DocumentView:
     ner: dict | None = None  # tp, fp, fn, p, r, f1 (with gold)
     cls: dict | None = None
     note: str | None = None  # why a document is shown without verdicts
+    relations: list = field(default_factory=list)  # RelationRow, in text order
+    re: dict | None = None  # tp, fp, fn, p, r, f1 (with gold)
+    unresolved: int = 0  # predicted R-lines not shown: an argument is not an entity of the document
 
 
 def layout(text, marks):
@@ -168,6 +197,52 @@ def label_chips(pred, gold):
     return chips, {**counts, **prf(counts["tp"], counts["fp"], counts["fn"])}
 
 
+def relation_rows(pred, gold, marks, keep=None):
+    """Rows for the predicted relations (with gold: verdicts and the missed ones), the RE
+    counts, and how many predicted R-lines have an argument that is not a T-line.
+
+    Each distinct relation key is one row, as in scoring; ``marks`` (as drawn) give each
+    argument's mark id: every argument is drawn, predicted or missed.
+    """
+    keep = keep or (lambda entity_type: True)
+    drawn = {}
+    for mark in marks:
+        drawn.setdefault((mark.type, tuple(sorted(mark.spans))), mark.id)
+    probabilities = pred.extra.get("relation_probabilities")
+    probabilities = probabilities if isinstance(probabilities, dict) else {}
+
+    def shown(document):
+        relations, unresolved = resolve_relations(document)
+        return [r for r in relations if keep(r.head.type) and keep(r.tail.type)], len(unresolved)
+
+    def row(relation, text, verdict=None):
+        score = probabilities.get(relation.id) if verdict != "fn" else None
+        return RelationRow(relation.label, relation.head.surface(text), relation.head.type, drawn[relation.head.key],
+                           relation.tail.surface(text), relation.tail.type, drawn[relation.tail.key], verdict,
+                           float(score) if isinstance(score, (int, float)) else None)
+
+    predicted, unresolved = shown(pred)
+    pred_keys = {relation.key for relation in predicted}
+    gold_relations = shown(gold)[0] if gold is not None else []
+    gold_keys = {relation.key for relation in gold_relations}
+    rows, seen = [], set()
+    for relation in predicted:
+        if relation.key not in seen:
+            seen.add(relation.key)
+            verdict = None if gold is None else "tp" if relation.key in gold_keys else "fp"
+            rows.append((relation, row(relation, pred.text, verdict)))
+    for relation in gold_relations:
+        if relation.key not in seen:
+            seen.add(relation.key)
+            rows.append((relation, row(relation, gold.text, "fn")))
+    rows.sort(key=lambda pair: (pair[0].head.start, pair[0].tail.start, pair[0].label))
+    rows = [view for _, view in rows]
+    if gold is None:
+        return rows, None, unresolved
+    counts = {"tp": len(pred_keys & gold_keys), "fp": len(pred_keys - gold_keys), "fn": len(gold_keys - pred_keys)}
+    return rows, {**counts, **prf(counts["tp"], counts["fp"], counts["fn"])}, unresolved
+
+
 def _verdict(predicted, expected):
     return "tp" if predicted and expected else "fp" if predicted else "fn"
 
@@ -176,7 +251,9 @@ def document_view(number, pred, gold=None, keep=None, note=None):
     marks, ner = compare(pred, gold, keep)
     chips, cls = label_chips(pred, gold)
     marks = [Mark(f"{number}.{i}", *mark) for i, mark in enumerate(marks, 1)]
-    return DocumentView(number, str(pred.id), pred.text, layout(pred.text, marks), marks, chips, ner, cls, note)
+    relations, re_counts, unresolved = relation_rows(pred, gold, marks, keep)
+    return DocumentView(number, str(pred.id), pred.text, layout(pred.text, marks), marks, chips, ner, cls, note,
+                        relations=relations, re=re_counts, unresolved=unresolved)
 
 
 def pair_with_gold(documents, gold_documents, warn):
@@ -258,12 +335,15 @@ def render_page(pairs, title="nerelproc review", source=None, types=None):
         generated=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         documents=views,
         with_gold=any(view.ner is not None for view in views),
+        with_relations=any(view.relations or view.unresolved for view in views),
+        with_probabilities=any(row.score is not None for view in views for row in view.relations),
         types=[{"name": name, "colour": colour, "count": type_counts[name]} for name, colour in colours.items()],
         type_class={name: f"t{i}" for i, name in enumerate(colours)},
         verdicts=[{"name": name, "meaning": meaning, "count": verdict_counts[name]} for name, meaning in VERDICTS.items()],
         only_types=sorted(types) if types else None,
         ner_total=_total(views, "ner"),
         cls_total=_total(views, "cls"),
+        re_total=_total(views, "re"),
         entity_total=sum(len(view.marks) for view in views),
         max_height=MAX_HEIGHT,
     )

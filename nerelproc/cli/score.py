@@ -1,4 +1,4 @@
-"""``nerelproc score PRED GOLD [--json]``: NER and CLS figures of predictions against gold."""
+"""``nerelproc score PRED GOLD [--json]``: NER, CLS and relation figures of predictions against gold."""
 
 import click
 
@@ -15,7 +15,9 @@ def score(pred, gold, as_json):
     Documents are matched by id: gold documents without a prediction count as empty
     predictions, predictions not in gold are ignored (both warned on stderr).
     Metrics: nested NER exact match (micro, per type), a flat seqeval view, a
-    PER/LOC/ORG view, and multi-label CLS over the 49 relation types.
+    PER/LOC/ORG view, multi-label CLS over the 49 relation types, and relations (RE,
+    "re" in --json): an R-line matches when its label and both arguments' type and
+    spans are exact. R-lines whose arguments are not T-lines are counted, not scored.
     """
     import orjson
 

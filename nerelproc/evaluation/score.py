@@ -1,4 +1,5 @@
-"""Scoring predictions against gold NEREL documents: NER (nested, flat, coarse) and CLS.
+"""Scoring predictions against gold NEREL documents: NER (nested, flat, coarse), CLS and
+relations (RE).
 
 Pure functions, no CLI. ``score_documents(pred_docs, gold_docs)`` returns one dict
 (the ``nerelproc score --json`` object); ``format_report(scores)`` renders it as text.
@@ -28,6 +29,16 @@ Figures
     ``micro`` pools all (document, label) decisions; ``macro`` is the unweighted mean
     over all 49 labels; ``samples`` is the mean over gold documents of per-document
     P/R/F1; ``per_label`` has every label.
+``re``
+    Relations, strict: an R-line matches when its label and both arguments match, an
+    argument being its entity's ``Entity.key`` (type, sorted spans), Arg1 and Arg2 in
+    order. Each side is a *set* per document, so entity and relation ids do not matter
+    and duplicated R-lines count once. An R-line whose Arg1 or Arg2 is not a T-line of
+    its document (another R-line, an event, a missing id) cannot be compared: it is
+    counted in ``unresolved`` (gold and predicted, R-lines) and scored on neither side.
+    A prediction without R-lines predicts no relations; ``predicted_relations`` is
+    False when no prediction holds any. ``micro`` and ``per_label`` (the 49 schema
+    labels, and any other label that occurs) as for NER.
 
 Zero division: scikit-learn's ``zero_division=1.0`` convention everywhere. Precision
 with no predictions is 1.0, recall with no gold is 1.0, and F1 is
@@ -41,9 +52,11 @@ with ``zero_division=1.0``, and seqeval's ``zero_division=1`` for the flat figur
 import bisect
 import re
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 
+from nerelproc.io.document import Entity
 from nerelproc.io.schema import COARSE, entity_types, relation_types
 
 WORD_RE = re.compile(r"\w+|[^\w\s]")
@@ -269,6 +282,72 @@ def cls_scores(pairs, warn=None):
     return multilabel_scores(label_matrix(gold_sets, labels), label_matrix(pred_sets, labels), labels)
 
 
+# ------------------------------------------------------------------------- relations
+
+
+@dataclass(frozen=True)
+class ResolvedRelation:
+    """An R-line whose two arguments are entities of its document."""
+
+    id: str  # the R-line's id, e.g. "R3"
+    label: str
+    head: Entity  # Arg1
+    tail: Entity  # Arg2
+
+    @property
+    def key(self):
+        """What strict relation scoring compares: the label and both arguments' keys."""
+        return self.label, self.head.key, self.tail.key
+
+
+def resolve_relations(doc):
+    """The document's R-lines with their arguments looked up among its T-lines.
+
+    Returns ``(relations, unresolved)``: ``ResolvedRelation``\\ s in R-line order, and
+    the R-lines (verbatim) that are not exactly an ``Arg1`` and an ``Arg2`` naming
+    T-lines of the document.
+    """
+    entities = {}
+    for entity in doc.entities:
+        if entity.id is not None:
+            entities.setdefault(entity.id, entity)  # a repeated T-id: the first one
+    relations, unresolved = [], []
+    for line in doc.relations:
+        fields = line.split("\t")
+        body = fields[1].split() if len(fields) > 1 else []
+        arguments = dict(part.split(":", 1) for part in body[1:] if ":" in part)
+        head, tail = entities.get(arguments.get("Arg1")), entities.get(arguments.get("Arg2"))
+        if not body or len(body) != 3 or head is None or tail is None:
+            unresolved.append(line)
+            continue
+        relations.append(ResolvedRelation(fields[0], body[0], head, tail))
+    return relations, unresolved
+
+
+def relation_keys(doc):
+    """The set of strict-match keys of a document's resolvable R-lines, and how many are not."""
+    relations, unresolved = resolve_relations(doc)
+    return {relation.key for relation in relations}, len(unresolved)
+
+
+def relation_scores(pairs):
+    """Strict relation P/R/F1 (micro, per label) and the unresolved R-line counts."""
+    key_pairs, unresolved = [], {"gold": 0, "predicted": 0}
+    for pred_doc, gold_doc in pairs:
+        gold_keys, gold_unresolved = relation_keys(gold_doc)
+        pred_keys, pred_unresolved = relation_keys(pred_doc) if pred_doc is not None else (set(), 0)
+        unresolved["gold"] += gold_unresolved
+        unresolved["predicted"] += pred_unresolved
+        key_pairs.append((pred_keys, gold_keys))
+    micro, per_label = _set_scores(key_pairs, lambda keys: keys, relation_types())
+    return {
+        "micro": micro,
+        "per_label": per_label,
+        "unresolved": unresolved,
+        "predicted_relations": any(pred_doc is not None and pred_doc.relations for pred_doc, _ in pairs),
+    }
+
+
 # -------------------------------------------------------------------------- headline
 
 # The six headline figures, each written once: name -> path into a ``score_documents``
@@ -327,6 +406,7 @@ def score_documents(pred_docs, gold_docs, warn=None):
             "coarse": {"micro": coarse_micro, "per_type": coarse_per_type},
         },
         "cls": cls_scores(pairs, warn),
+        "re": relation_scores(pairs),
         "docs": info,
     }
 
@@ -345,6 +425,7 @@ def _table(title, rows, first="type"):
 def format_report(scores):
     """A human-readable report of a ``score_documents`` result."""
     ner, cls, docs = scores["ner"], scores["cls"], scores["docs"]
+    relations = scores["re"]
     parts = [
         f"documents: {docs['matched']} matched, {docs['missing']} missing (scored as empty), "
         f"{docs['extra']} extra (ignored)",
@@ -365,5 +446,19 @@ def format_report(scores):
             first="average",
         ),
         _table("CLS per label", sorted(cls["per_label"].items()), first="label"),
+        _relation_report(relations),
     ]
     return "\n\n".join(parts) + "\n"
+
+
+def _relation_report(relations):
+    unresolved = relations["unresolved"]
+    lines = [
+        _table("RE (relations, strict: label and both arguments' type and spans)", [("micro", relations["micro"])],
+               first="average"),
+        f"  not scored, an argument is not a T-line of its document: {unresolved['gold']} gold R-line(s), "
+        f"{unresolved['predicted']} predicted R-line(s)",
+    ]
+    if not relations["predicted_relations"]:
+        lines.append("  the predictions hold no relations (no R-lines): every gold relation counts as missed")
+    return "\n".join(lines) + "\n\n" + _table("RE per label", sorted(relations["per_label"].items()), first="label")

@@ -1,9 +1,16 @@
-// nerelproc review page: filters, the sortable document list, and entity hover.
+// nerelproc review page: filters, the sortable document list, and entity and relation hover.
 // No network, no libraries; reads only the data-* attributes of the page.
 "use strict";
 (function () {
   const entities = Array.from(document.querySelectorAll(".ent"));
   const chips = Array.from(document.querySelectorAll(".chip[data-verdict]"));
+  const relations = Array.from(document.querySelectorAll("tr.rel"));
+  // a row's argument types, for the type filter: the types of its two entities as drawn
+  const argumentTypes = new Map(relations.map((row) => {
+    const text = row.closest(".doc").querySelector(".text");
+    const type = (id) => text.querySelector('[data-entity="' + id + '"]').dataset.type;
+    return [row, [type(row.dataset.head), type(row.dataset.tail)]];
+  }));
   const verdictNames = { tp: "correct", fp: "spurious (predicted only)", fn: "missed (gold only)" };
 
   // ---- filters: by type and by verdict, applied as the class "off"
@@ -17,6 +24,9 @@
       el.classList.toggle("off", types.has(el.dataset.type) || verdicts.has(el.dataset.verdict));
     }
     for (const chip of chips) chip.classList.toggle("off", verdicts.has(chip.dataset.verdict));
+    for (const row of relations) {
+      row.classList.toggle("off", verdicts.has(row.dataset.verdict) || argumentTypes.get(row).some((t) => types.has(t)));
+    }
   }
   document.querySelectorAll("input[data-filter]").forEach((box) => box.addEventListener("change", applyFilters));
   function setAll(kind, checked) {
@@ -51,15 +61,24 @@
     if (!event.target.closest("a")) location.hash = "#doc-" + row.dataset.number;
   });
 
-  // ---- hover: all fragments of the entity light up, a tip says what it is
+  // ---- hover: all fragments of the entity light up, a tip says what it is;
+  // over a relation row, all fragments of its two entities light up
   const tip = document.getElementById("tip");
   let lit = [];
+  function fragmentsOf(text, ids) {
+    return Array.from(text.querySelectorAll(ids.map((id) => '[data-entity="' + id + '"]').join(", ")));
+  }
   document.addEventListener("mouseover", (event) => {
     const el = event.target.closest && event.target.closest(".ent:not(.off)");
+    const row = !el && event.target.closest && event.target.closest("tr.rel");
     lit.forEach((other) => other.classList.remove("hl"));
     lit = [];
+    if (row) {
+      lit = fragmentsOf(row.closest(".doc").querySelector(".text"), [row.dataset.head, row.dataset.tail]);
+      lit.forEach((other) => other.classList.add("hl"));
+    }
     if (!el) { tip.hidden = true; return; }
-    lit = Array.from(el.closest(".text").querySelectorAll('[data-entity="' + el.dataset.entity + '"]'));
+    lit = fragmentsOf(el.closest(".text"), [el.dataset.entity]);
     lit.forEach((other) => other.classList.add("hl"));
     const spans = lit.map((f) => f.dataset.start + "–" + f.dataset.end).join(", ");
     const verdict = el.dataset.verdict ? " · " + verdictNames[el.dataset.verdict] : "";
