@@ -83,7 +83,7 @@ def write_brat_files(folder, name, text, lines, labels=None):
 
 def remove_stale_temporaries(path):
     """Delete what ``atomic_output(path)`` left behind when a run was killed mid-write.
-    Only the owner of ``path`` calls it (nobody else may be writing it then)."""
+    Only the run that holds ``path`` calls it (nobody else may be writing it then)."""
     path = Path(path)
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         stale.unlink(missing_ok=True)

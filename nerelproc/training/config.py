@@ -27,7 +27,7 @@ class TrainConfig:
     lr: float = 1e-4  # encoder
     lr_decay: float = 1.0  # layer-wise: layer i of L trains at lr * lr_decay ** (L - i), embeddings as layer 0
     head_lr: float = 1e-3
-    sigma_lr: float = 0.02  # the s = log sigma^2 move too slowly at head_lr (issue 6)
+    sigma_lr: float = 0.02  # the s = log sigma^2 move too slowly at head_lr (seen in a pilot run)
     weight_decay: float = 0.01
     warmup: float = 0.06  # share of all steps
     threads: int = 0  # 0: torch's default

@@ -66,7 +66,7 @@ class JointModel(nn.Module):
     def init_biases(self, tag_prior, label_prior):
         """Start at the label priors: log P(tag) per channel, log-odds per relation type.
 
-        Without this the early all-"O" gradients swamp NER and CLS sits at 0.5 (see issue 6).
+        Without this the early all-"O" gradients swamp NER and CLS sits at 0.5 (seen in a pilot run).
         """
         with torch.no_grad():
             self.ner.bias.copy_(torch.as_tensor(np.log(np.clip(tag_prior, 1e-6, 1)), dtype=torch.float32).reshape(-1))
@@ -140,7 +140,7 @@ def ner_loss(logits, tags, mask):
     """Cross-entropy *summed* over channels, averaged over real tokens.
 
     Averaging over the 87 channels makes the gradient ~87x smaller and NER learns
-    nothing in an epoch (issue 6's pilot); summing fixes it.
+    nothing in an epoch (seen in a pilot run); summing fixes it.
     """
     per_channel = F.cross_entropy(logits.flatten(0, -2), tags.flatten().long(), reduction="none")
     per_token = per_channel.view(tags.shape).sum(-1)
