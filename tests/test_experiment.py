@@ -20,7 +20,8 @@ from click.testing import CliRunner  # noqa: E402
 sys.path.insert(0, str(ROOT))  # the study lives in the checkout (experiments/), not in the package
 from experiments.multitask.cli import main  # noqa: E402
 from experiments.multitask.runner import Grid, parse_run_name  # noqa: E402
-from experiments.multitask.report import document_counts, f1, fmt, paired_bootstrap, seeded_verdict, verdict  # noqa: E402
+from experiments.multitask.report import (document_counts, f1, fmt, headline, paired_bootstrap,  # noqa: E402
+                                         seeded_verdict, verdict)
 from nerelproc.evaluation.score import score_documents  # noqa: E402
 from nerelproc.training.data import load_documents  # noqa: E402
 from nerelproc.io.writers import write_jsonl  # noqa: E402
@@ -113,8 +114,9 @@ def test_grid_runs_run_by_run_and_reports(grid_runs):
         by_run = {row["run"]: float(row[column]) for row in rows}
         expected = verdict(by_run["joint-s1"] - by_run[f"{single}-s1"], boot)
         name = {"ner": "NER (nested micro-F1)", "cls": "CLS (micro-F1)"}[task]
-        line = next(line for line in report.splitlines() if line.startswith(f"**{name}: joint training helps"))
-        assert line.startswith(f"**{name}: joint training helps — {expected}** (joint vs {single}: ")
+        line = next(line for line in report.splitlines() if line.startswith(f"**{name}: "))
+        words = headline(expected, by_run["joint-s1"] - by_run[f"{single}-s1"])
+        assert line.startswith(f"**{name}: {words}** (joint vs {single}: ")
         assert f"bootstrap p = {fmt(boot['p'], 3)}" in line
     assert "## int8 vs fp32" in report and "Not measured yet" in report
     assert "## Inference cost" in report and "Training cost of what a deployment needs: cls-only + ner-only = " in report
@@ -255,3 +257,18 @@ def test_the_why_names_an_example_of_its_commonest_kind():
     kinds = ["missed"] * 3 + ["split"] * 3 + ["type"]
     assert _kinds_by_count(kinds)[0] == ("split", 3)  # a tie keeps the fixed order, as the phrase does
     assert _kinds_phrase(kinds) == "splits 3 into pieces, misses 3, types 1 differently"
+
+
+@pytest.mark.parametrize("verdict_, delta, words", [
+    ("confirmed", 0.02, "joint training helps (confirmed)"),
+    ("refuted", -0.02, "joint training hurts (refuted)"),
+    ("inconclusive", -0.0054, "no difference shown (inconclusive); joint lower by 0.0054, within chance"),
+    ("inconclusive", 0.003, "no difference shown (inconclusive); joint higher by 0.0030, within chance"),
+    ("too few seeds", -0.0054, "no verdict yet (too few seeds); so far joint lower by 0.0054"),
+    ("too few seeds", 0.0339, "no verdict yet (too few seeds); so far joint higher by 0.0339"),
+    ("not measured", None, "not measured"),
+])
+def test_a_headline_says_helps_or_hurts_only_when_the_test_says_so(verdict_, delta, words):
+    assert headline(verdict_, delta) == words
+    if delta is not None and delta < 0:
+        assert "helps" not in headline(verdict_, delta)

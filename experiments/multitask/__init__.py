@@ -1,4 +1,4 @@
-"""The joint-vs-separate study (issue 5): does joint training help NER and/or CLS?
+"""The joint-vs-separate study: does joint training help NER and/or CLS?
 
 ``runner`` trains the grid of ``grid.json`` run by run (resumable), ``report`` writes
 ``reports/multitask.md`` from the finished runs, ``gradient_probe`` measures how the two

@@ -1,4 +1,4 @@
-"""Issue 5's experiment: a grid of training runs (configurations x seeds), run by run.
+"""The joint-vs-separate experiment: a grid of training runs (configurations x seeds), run by run.
 
 A grid file (``experiments/multitask/grid.json``) names the data, shared ``TrainConfig``
 overrides, the configurations (name -> overrides), the seeds and a runs root. Each run

@@ -59,6 +59,9 @@ class Trainer:
         self.device = torch.device(
             ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else config.device
         )
+        if config.precision == "bf16" and self.device.type == "cpu" and not native_cpu_bf16():
+            self.log("train: this CPU has no native bf16 (AVX-512-BF16 or AMX): bf16 autocast is emulated and "
+                     "runs several times slower than fp32 here; use --precision fp32")
         self.model = JointModel(self.encoder, self.scheme.channels, len(self.labels), config.freeze_layers)
         self.model.to(self.device)
         self.model.init_biases(*self._priors())
@@ -306,3 +309,13 @@ def _summary(record):
         f"flat {record['dev_flat_f1']:.4f} | CLS micro {record['dev_cls_micro_f1']:.4f} "
         f"macro {record['dev_cls_macro_f1']:.4f} | {sigma} | {record['epoch_seconds']:.0f}s"
     )
+
+
+def native_cpu_bf16():
+    """Whether this CPU computes bf16 in hardware. Measured on a 2-core AMD EPYC with AVX2 only:
+    a bf16 training step of 8 windows took 143-236 s, an fp32 one 27-30 s
+    (reports/multitask_full_budget.md)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch without the query: assume it is
+        return True
