@@ -9,8 +9,14 @@ from nerelproc.cli._app import main, one_line
 
 EXIT_STATUS_HELP = """
 Exit status: 0 all records annotated; 3 finished, but some records failed (each has an
-error record in its place and a message on stderr); 1 a fatal error (no output file is
-created); 2 a usage error.
+error record in its place and a message on stderr), or --strict stopped at one (no output
+file); 1 a fatal error: a bad model, an unreadable input, a full disk (no output file; a
+partial one stays for --resume); 2 a usage error, before anything is read or written
+(among them an OUTPUT that is the input, and a --resume refused: its partial belongs to
+another input, model or options); 4 another run is writing OUTPUT (it holds .NAME.lock
+beside it, or FOLDER/.lock): this run did nothing. Killed (SIGTERM: 143, SIGKILL: 137), a
+run leaves its partial output, and --resume continues it to the bytes of an uninterrupted
+run, or starts from the beginning when nothing was finished.
 """
 
 
@@ -40,22 +46,32 @@ def annotate(input_path, output, output_format, model, backend, batch_size, buff
     """Annotate INPUT (JSONL, .jsonl.gz, a BRAT folder, a text file, or '-' for stdin)."""
     from tqdm import tqdm
 
-    from nerelproc.runtime.annotate import (EXIT_FATAL, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, BratOutput, JsonlOutput,
-                                    Options, ResumeMismatch, StrictStop, annotate_records, check_output_path,
-                                    skip_resumed)
+    from nerelproc.runtime.annotate import (EXIT_FATAL, EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, BratOutput,
+                                    JsonlOutput, Options, ResumeMismatch, StrictStop, annotate_records,
+                                    check_output_path, output_lock, skip_resumed)
     from nerelproc.runtime.api import Annotator
+    from nerelproc.io.lock import Locked
     from nerelproc.io.readers import read_records
     from nerelproc.runtime.bundle import default_model_dir, model_identity
 
     say = lambda message: click.echo(f"nerelproc annotate: {message}", err=True)  # noqa: E731
     report = lambda message: tqdm.write(f"nerelproc annotate: {message}", file=sys.stderr)  # noqa: E731
     brat = output_format == "brat" or (output_format == "auto" and output != "-" and output.endswith("/"))
-    problem = check_output_path(output, brat)
+    problem = check_output_path(output, brat, input_path)
     if problem is None and resume and (brat or output == "-"):
         problem = "--resume needs a JSONL output file"
     if problem:
         say(problem)
         sys.exit(EXIT_USAGE)
+    if output != "-":  # one run per output: a second one stops here, before it reads or writes anything
+        try:
+            click.get_current_context().with_resource(output_lock(output, brat))  # held until the command ends
+        except Locked as error:
+            say(str(error))
+            sys.exit(EXIT_LOCKED)
+        except OSError as error:
+            say(one_line(error))
+            sys.exit(EXIT_FATAL)
 
     # Everything that can fail before the work starts fails here, with one line and no output file.
     try:
@@ -81,13 +97,15 @@ def annotate(input_path, output, output_format, model, backend, batch_size, buff
         say(one_line(error))
         sys.exit(EXIT_FATAL)
 
+    if out.restarted:
+        report(f"--resume: {out.restarted}; starting from the beginning")
     stats = digest = None
     if out.resumed is not None:
         stats = out.resumed
         try:
             digest = skip_resumed(records, stats)
         except ResumeMismatch as error:
-            out.file.close()  # the partial stays as it was
+            out.file.close()  # the partial stays, its finished records as they were
             say(f"--resume: {error}")
             sys.exit(EXIT_USAGE)
         report(f"resuming after {stats.written} records already written")

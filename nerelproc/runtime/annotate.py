@@ -12,8 +12,14 @@ skipped and counted.
 
 A JSONL output is written to ``.NAME.partial`` with a sidecar ``.NAME.partial.json``
 saying what it belongs to (input path, size and a sha256 of the records consumed,
-model, output options) and how far it got; ``--resume`` refuses a partial that
-belongs to something else.
+model, output options) and how far it got. The sidecar is written before the partial
+and again after each buffer once that buffer's records are on disk, so a run killed
+at any moment leaves a partial whose records a sidecar accounts for. ``--resume``
+continues after the last buffer the sidecar counts, starts from the beginning when
+there is none (the run died loading the model, or in its first buffer), and refuses
+a partial that belongs to something else or holds records that no sidecar accounts
+for. One run at a time writes an output: it holds ``.NAME.lock`` beside it
+(``output_lock``).
 """
 
 import gzip
@@ -28,12 +34,14 @@ from pathlib import Path
 import orjson
 
 from nerelproc.io.document import format_entity_line
+from nerelproc.io.lock import exclusive_lock
 from nerelproc.io.readers import is_gzip
 from nerelproc.runtime.predictor import entities_with_ids
 from nerelproc.io.writers import (atomic_output, brat_name_problem, entity_lines, remove_stale_temporaries,
                                   write_brat_files)
 
-EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_SOME_FAILED = 0, 1, 2, 3
+# What the commands exit with (the epilog of `nerelproc annotate --help` says when).
+EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_SOME_FAILED, EXIT_LOCKED = 0, 1, 2, 3, 4
 
 
 @dataclass
@@ -65,7 +73,12 @@ class StrictStop(Exception):
 
 
 class ResumeMismatch(Exception):
-    """``--resume`` found a partial output made from another input, model or options."""
+    """``--resume`` found a partial output made from another input, model or options, or one
+    whose records no sidecar accounts for."""
+
+
+class UsageError(ValueError):
+    """Bad inputs, options or paths, found before any work is done (exit ``EXIT_USAGE``)."""
 
 
 def output_object(record, prediction, options):
@@ -170,18 +183,56 @@ def skip_resumed(records, stats):
 # -- outputs ---------------------------------------------------------------------
 
 
-def check_output_path(output, brat):
-    """A usage problem with OUTPUT, found before any work is done (None if fine)."""
+def _holds_a_record(path):
+    """Whether the file holds a complete line (a record and its newline)."""
+    with open(path, "rb") as file:
+        return any(b"\n" in chunk for chunk in iter(lambda: file.read(1 << 16), b""))
+
+
+def check_output_path(output, brat, input_path="-"):
+    """A usage problem with OUTPUT, found before anything is read or written (None if fine);
+    among them an output that would overwrite INPUT."""
     if output == "-":
         return "BRAT output needs a folder, not '-'" if brat else None
     path = Path(output)
     if brat:
         if path.exists() and not path.is_dir():
             return f"{output} exists and is not a folder"
-        return None
-    if path.is_dir():
+        written = [path]
+    elif path.is_dir():
         return f"{output} is a folder: end it with '/' (or pass --format brat) to write BRAT files there"
+    else:
+        written = [path, *work_files(path)]
+    if input_path != "-" and any(same_file(input_path, target) for target in written):
+        return f"the output {output} would overwrite the input {input_path}; write it elsewhere"
     return None
+
+
+def same_file(a, b):
+    """Whether paths ``a`` and ``b`` name one file: the same path once resolved (a symbolic
+    link, another spelling), or the same device and inode (a hard link)."""
+    a, b = Path(a), Path(b)
+    if a.resolve() == b.resolve():
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False  # one of them does not exist
+
+
+def output_lock(output, brat=False):
+    """Hold the lock of OUTPUT for the run: ``.NAME.lock`` beside a JSONL file, ``FOLDER/.lock``
+    in a BRAT folder (as ``nerelproc batch`` holds ``OUT_DIR/.lock``). A second run on the
+    same output gets ``Locked`` at once; stdout needs no lock."""
+    path = Path(output)
+    lock = path / ".lock" if brat else path.parent / f".{path.name}.lock"
+    return exclusive_lock(lock, busy=f"another nerelproc run is writing {output}")
+
+
+def work_files(path):
+    """The partial output and its sidecar, beside ``path``."""
+    path = Path(path)
+    return path.parent / f".{path.name}.partial", path.parent / f".{path.name}.partial.json"
 
 
 class JsonlOutput:
@@ -194,36 +245,65 @@ class JsonlOutput:
     def __init__(self, path, identity=None, resume=False):
         self.path = None if path == "-" else Path(path)
         self.resumed = None  # the Stats of the interrupted run, when resuming
+        self.restarted = None  # why --resume started from the beginning after all
         if self.path is None:
             self.file = sys.stdout.buffer
             return
-        self.partial = self.path.parent / f".{self.path.name}.partial"
-        self.sidecar = self.path.parent / f".{self.path.name}.partial.json"
+        self.partial, self.sidecar = work_files(self.path)
         self.identity = identity or {}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for written_atomically in (self.path, self.sidecar):  # a killed run's half-written temporaries
             remove_stale_temporaries(written_atomically)
-        if resume and self.partial.exists():
-            self.resumed = self._load_resume_state()
-            self.file = open(self.partial, "r+b")
-            self.file.truncate(self.resumed_bytes)  # drop what was written after the last checkpoint
-            self.file.seek(0, os.SEEK_END)
-        else:
+        state = self._resume_state() if resume and self.partial.exists() else None
+        if state is None:
+            # The sidecar first, then the partial: at no moment does a partial hold a record
+            # that no sidecar accounts for.
+            self._save_state(0, Stats())
             self.file = open(self.partial, "wb")
-            self.sidecar.unlink(missing_ok=True)
+        else:
+            self.resumed = Stats(**state["stats"])
+            self.file = open(self.partial, "r+b")
+            self.file.truncate(state["bytes"])  # drop what was written after the last checkpoint
+            self.file.seek(0, os.SEEK_END)
 
-    def _load_resume_state(self):
-        if not self.sidecar.exists():
-            raise ResumeMismatch(f"{self.partial} has no record of what it belongs to; run without --resume")
-        state = orjson.loads(self.sidecar.read_bytes())
+    def _resume_state(self):
+        """The sidecar's state if the partial goes on from it; None if nothing in the partial
+        was finished (the run starts from the beginning; ``restarted`` says why)."""
+        state = self._trusted_state()
+        if state is None and _holds_a_record(self.partial):
+            raise ResumeMismatch(f"{self.partial} holds records, but no sidecar says what they belong to "
+                                 "or how many are complete; run without --resume to start over")
+        if state is None or state["bytes"] == 0:
+            self.restarted = f"nothing in {self.partial} was finished"
+            return None
         for key, value in self.identity.items():
             if state["identity"].get(key) != value:
                 raise ResumeMismatch(
                     f"the partial output belongs to another {key} ({state['identity'].get(key)!r}, "
                     f"now {value!r}); run without --resume to start over"
                 )
-        self.resumed_bytes = state["bytes"]
-        return Stats(**state["stats"])
+        return state
+
+    def _trusted_state(self):
+        """The sidecar, if it can be trusted: readable, and the bytes it counts a whole
+        number of lines of the partial; else None."""
+        try:
+            state = orjson.loads(self.sidecar.read_bytes())
+            done, identity = state["bytes"], state["identity"]
+            Stats(**state["stats"])
+        except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+            return None
+        if not isinstance(done, int) or not isinstance(identity, dict) or done < 0:
+            return None
+        with open(self.partial, "rb") as file:
+            if done > 0 and os.pread(file.fileno(), 1, done - 1) != b"\n":
+                return None  # shorter than it says, or not cut at a line end
+        return state
+
+    def _save_state(self, done, stats):
+        state = {"identity": self.identity, "bytes": done, "stats": asdict(stats)}
+        with atomic_output(self.sidecar) as file:  # fsync'd before it replaces the last one
+            file.write(orjson.dumps(state, option=orjson.OPT_INDENT_2))
 
     def problem(self, record):
         return None
@@ -232,13 +312,13 @@ class JsonlOutput:
         self.file.write(orjson.dumps(obj) + b"\n")
 
     def checkpoint(self, stats):
-        """Flush, then record how far the partial output is complete (atomically)."""
+        """Flush, then record how far the partial output is complete (atomically): the records
+        reach the disk before the sidecar that counts them."""
         self.file.flush()
         if self.path is None:
             return
-        state = {"identity": self.identity, "bytes": self.file.tell(), "stats": asdict(stats)}
-        with atomic_output(self.sidecar, fsync=False) as file:
-            file.write(orjson.dumps(state, option=orjson.OPT_INDENT_2))
+        os.fsync(self.file.fileno())
+        self._save_state(self.file.tell(), stats)
 
     def close(self):
         self.file.flush()
@@ -274,7 +354,7 @@ class BratOutput:
         tempfile.TemporaryFile(dir=self.folder).close()  # unwritable: fail now, before any work
         self.errors = []
         self.names = set()
-        self.resumed = None
+        self.resumed = self.restarted = None
 
     def problem(self, record):
         name = str(record.document.id)
