@@ -11,8 +11,11 @@ EXIT_STATUS_HELP = """
 Exit status: 0 every input file annotated (or skipped as unchanged) and every record
 annotated; 3 all files done, but some records failed (each has an error record in its
 place); 1 a fatal error, or some input file could not be annotated at all (no output
-for it; the next run retries it); 2 a usage error; 4 another `nerelproc batch` holds
-OUT_DIR (its lock file OUT_DIR/.lock): this run did nothing.
+for it; the next run retries it); 2 a usage error, before anything is written (among
+them an output that would land on an input: an input inside OUT_DIR, or OUT_DIR reaching
+an input through a link); 4 another run holds OUT_DIR (its lock file OUT_DIR/.lock): this
+run did nothing. Killed (SIGTERM: 143, SIGKILL: 137), a run keeps the files it finished;
+the next run resumes the interrupted one to the same bytes.
 """
 
 SIZE = re.compile(r"^\s*(\d+)\s*([kmg]?)i?b?\s*$", re.IGNORECASE)
@@ -62,8 +65,11 @@ def batch(inputs, out_dir, model, backend, batch_size, buffer, threads, scores, 
     """Annotate the new and changed *.jsonl / *.jsonl.gz files of INPUTS (folders, searched
     recursively; quoted globs; files) into OUT_DIR, incrementally: OUT_DIR/manifest.json says
     what was done with which model, and a rerun annotates only new or changed inputs."""
-    from nerelproc.runtime.annotate import EXIT_FATAL, EXIT_USAGE
-    from nerelproc.runtime.batch import EXIT_LOCKED, Locked, MissingExtra, UsageError, one_line, run_batch
+    from nerelproc.io.lock import Locked
+    from nerelproc.runtime.annotate import EXIT_FATAL, EXIT_LOCKED, EXIT_USAGE, UsageError
+    from nerelproc.runtime.batch import run_batch
+    from nerelproc.runtime.batch_dask import MissingExtra
+    from nerelproc.runtime.batch_manifest import one_line
 
     say = lambda message: click.echo(f"nerelproc batch: {message}", err=True)  # noqa: E731
     try:

@@ -4,19 +4,22 @@
 
 - **Inputs**: folders (searched recursively), globs (``feeds/**/*.jsonl.gz``, quoted so
   that the shell leaves them alone) or files; ``*.jsonl`` and ``*.jsonl.gz`` in any
-  case. Hidden files and folders (``.name``) and anything inside OUT_DIR are ignored.
-  A file found under a folder or a glob keeps its path relative to that folder (the
-  glob's part before its first wildcard); a file named alone keeps its name. Its output
-  is at the same relative path under OUT_DIR (gzipped if the input was).
+  case. Hidden files and folders (``.name``) are ignored, and so are the files inside
+  OUT_DIR that a folder or glob above it finds (earlier outputs). A file found under a
+  folder or a glob keeps its path relative to that folder (the glob's part before its
+  first wildcard); a file named alone keeps its name. Its output is at the same relative
+  path under OUT_DIR (gzipped if the input was). An output never lands on an input: a
+  file, folder or glob named inside OUT_DIR, or an OUT_DIR that reaches an input through
+  a link, is a ``UsageError`` before anything is written.
 - **Incremental**: ``OUT_DIR/manifest.json`` records, per input file, its identity
   (size, mtime, sha256), the model's identity and the output options, the output
   file, the record counts and when it finished. A rerun annotates an input only if it
   is new, its size or mtime changed *and* its sha256 did (a touched file is not
   redone), its output is gone, its last attempt failed, or the model or the options
   that change the output did (unless ``ignore_model_change``).
-- **Cron-safe**: ``OUT_DIR/.lock`` is held with ``flock`` for the whole run (it
-  vanishes with the process, however it dies); a second run exits at once with
-  ``EXIT_LOCKED``. Outputs are written as ``.NAME.partial`` and renamed into place
+- **Cron-safe**: ``OUT_DIR/.lock`` is held with ``flock`` for the whole run (the lock
+  goes with the process, however it dies; ``io/lock.py``); a second run exits at once
+  with ``EXIT_LOCKED``. Outputs are written as ``.NAME.partial`` and renamed into place
   when complete, the manifest is rewritten atomically after the outputs are in place
   (after a file, at most once a second, and at the end), and a file interrupted
   half-way is resumed from its partial (checked against the input's sha256, the model
@@ -26,51 +29,32 @@
   outputs are byte-identical and the manifest the same apart from timings.
 """
 
-import fcntl
 import glob
 import gzip
 import hashlib
 import os
-import platform
 import socket
 import sys
 import time
 import zlib
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
-import orjson
-
-from .annotate import (EXIT_FATAL, EXIT_OK, EXIT_SOME_FAILED, JsonlOutput, Options, ResumeMismatch, Stats,
-                       annotate_records, skip_resumed)
+# F401: names of the batch API that this module does not use itself: what run_batch raises
+# (Locked, UsageError, MissingExtra), EXIT_LOCKED, and without_timings (two runs' manifests compared).
+from .annotate import (EXIT_FATAL, EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, JsonlOutput, Options,  # noqa: F401
+                       ResumeMismatch, Stats, UsageError, annotate_records, skip_resumed)
+from .batch_dask import MissingExtra, check_spec, require_distributed, run_dask  # noqa: F401
+from .batch_manifest import (Manifest, cpu_model, iso, now_iso, one_line, record_failure,  # noqa: F401
+                             record_success, without_timings)
 from ..io.files import file_sha256
+from ..io.lock import Locked, exclusive_lock  # noqa: F401
 from ..io.readers import is_gzip
-from ..io.writers import atomic_output, remove_stale_temporaries
 
-EXIT_LOCKED = 4
-MANIFEST_NAME = "manifest.json"
 LOCK_NAME = ".lock"
-PARTS_DIR = ".nerelproc-parts"  # Dask mode: finished line ranges, until their file is assembled
-MANIFEST_VERSION = 1
-TIMING_FIELDS = ("started", "finished", "seconds")  # what differs between two runs of the same work
-SAVE_INTERVAL = 1.0  # seconds: the manifest is rewritten after a file at most this often
 DEFAULT_PART_SIZE = 4 << 20  # Dask mode: split a file into line ranges of about this many bytes
 FEED_SUFFIXES = (".jsonl", ".jsonl.gz")
 GLOB_CHARS = "*?["
-
-
-class UsageError(ValueError):
-    """Bad inputs or options (exit 2)."""
-
-
-class Locked(RuntimeError):
-    """Another run holds OUT_DIR (exit ``EXIT_LOCKED``)."""
-
-
-class MissingExtra(RuntimeError):
-    """``--dask`` without the ``dask`` extra (exit 1)."""
 
 
 # -- inputs ----------------------------------------------------------------------
@@ -125,10 +109,18 @@ def find_inputs(inputs, out_dir):
                              "(give their common folder, or a quoted glob)")
         found[rel] = path
 
+    def outside_out_dir(spec, path, what):
+        resolved = path.resolve()
+        if resolved == out_dir:
+            raise UsageError(f"OUT_DIR {out_dir} is the {what} {spec}")
+        if out_dir in resolved.parents:
+            raise UsageError(f"the {what} {spec} is inside OUT_DIR {out_dir}")
+
     for spec in map(str, inputs):
         path = Path(spec)
         if any(char in spec for char in GLOB_CHARS) and not path.exists():
             root = _glob_root(spec)
+            outside_out_dir(spec, root, "folder of the input")
             matches = [Path(m) for m in glob.glob(spec, recursive=True)]
             for match in matches:
                 if match.is_file() and is_feed(match.name):
@@ -138,20 +130,43 @@ def find_inputs(inputs, out_dir):
                         add(inner, (match.relative_to(root) / rel).as_posix())
             continue
         if path.is_dir():
-            resolved = path.resolve()
-            if resolved == out_dir:
-                raise UsageError(f"OUT_DIR {out_dir} is the input folder {spec}")
-            if out_dir in resolved.parents:
-                raise UsageError(f"the input folder {spec} is inside OUT_DIR {out_dir}")
+            outside_out_dir(spec, path, "input folder")
             for inner, rel in _walk(path):
                 add(inner, rel)
         elif path.is_file():
             if not is_feed(path.name):
                 raise UsageError(f"{spec} is not a *.jsonl or *.jsonl.gz file")
+            outside_out_dir(spec, path, "input")  # its output OUT_DIR/NAME could be the file itself
             add(path, path.name)
         else:
             raise FileNotFoundError(f"no such file or folder: {spec}")
-    return [InputFile(path, rel) for rel, path in sorted(found.items())]
+    files = [InputFile(path, rel) for rel, path in sorted(found.items())]
+    check_outputs_miss_inputs(files, out_dir)
+    return files
+
+
+def check_outputs_miss_inputs(files, out_dir):
+    """Raise ``UsageError`` if an output would be written over an input: OUT_DIR/rel reaching
+    an input through a symbolic link (a folder of OUT_DIR linked to a feed folder) or a hard link."""
+    by_path, by_inode = {}, {}
+    for f in files:
+        by_path[f.path] = f
+        try:
+            stat = f.path.stat()
+            by_inode[stat.st_dev, stat.st_ino] = f
+        except OSError:
+            pass  # gone since it was found: planning says so
+    for f in files:
+        target = Path(out_dir) / f.rel
+        hit = by_path.get(target.resolve())
+        if hit is None:
+            try:
+                stat = target.stat()
+                hit = by_inode.get((stat.st_dev, stat.st_ino))
+            except OSError:
+                pass  # no output yet
+        if hit is not None:
+            raise UsageError(f"the output {target} of {f.path} would overwrite the input {hit.path}")
 
 
 def _glob_root(pattern):
@@ -229,70 +244,13 @@ def scan_input(path, part_size=None):
     return digest.hexdigest(), lines, parts
 
 
-# -- manifest and lock -------------------------------------------------------------
+# -- lock -------------------------------------------------------------
 
 
-class Manifest:
-    """``OUT_DIR/manifest.json``: ``{"version", "model", "options", "last_run", "files": {rel: entry}}``,
-    rewritten atomically (sorted keys) after every file."""
-
-    def __init__(self, out_dir):
-        self.path = Path(out_dir) / MANIFEST_NAME
-        self.data = {"version": MANIFEST_VERSION, "files": {}}
-        self.saved = float("-inf")
-        remove_stale_temporaries(self.path)  # a killed run's half-written manifest (we hold the lock)
-        if self.path.exists():
-            try:
-                data = orjson.loads(self.path.read_bytes())
-            except orjson.JSONDecodeError as error:
-                raise ValueError(f"{self.path} is not JSON ({error}); move it away to start over") from None
-            if not isinstance(data, dict) or data.get("version") != MANIFEST_VERSION:
-                raise ValueError(f"{self.path} is not a nerelproc batch manifest (version {MANIFEST_VERSION})")
-            self.data = data
-
-    @property
-    def files(self):
-        return self.data["files"]
-
-    def save(self, force=True):
-        """Write it atomically; unless ``force``, at most once a ``SAVE_INTERVAL`` (a run of many
-        small files would otherwise rewrite a large manifest for each). A finished file that a
-        killed run had not recorded yet is annotated again by the next run, to the same bytes."""
-        if not force and time.monotonic() - self.saved < SAVE_INTERVAL:
-            return
-        with atomic_output(self.path) as file:
-            file.write(orjson.dumps(self.data, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n")
-        self.saved = time.monotonic()
-
-
-def without_timings(manifest_data):
-    """A manifest with what differs between two runs of the same work removed (for comparisons)."""
-    data = {key: value for key, value in manifest_data.items() if key != "last_run"}
-    data["files"] = {
-        rel: {key: value for key, value in entry.items() if key not in TIMING_FIELDS}
-        for rel, entry in manifest_data["files"].items()
-    }
-    return data
-
-
-@contextmanager
 def out_dir_lock(out_dir):
-    """Hold ``OUT_DIR/.lock`` (``flock``, released by the kernel however the process ends)."""
+    """Hold ``OUT_DIR/.lock`` for the run (``flock``: released by the kernel however the process ends)."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode("utf-8", "replace").strip() or "unknown"
-            raise Locked(f"another nerelproc batch is working on {out_dir} ({holder}); exiting") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {now_iso()}\n".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
+    return exclusive_lock(out_dir / LOCK_NAME, busy=f"another nerelproc batch is working on {out_dir}")
 
 
 # -- planning --------------------------------------------------------------------
@@ -407,8 +365,6 @@ def run_batch(inputs, out_dir, model=None, *, backend="auto", threads=0, batch_s
     started = time.time()
     out_dir = Path(out_dir)
     if dask is not None:
-        from .batch_dask import check_spec, require_distributed
-
         check_spec(dask)
         require_distributed()
     if out_dir.exists() and not out_dir.is_dir():
@@ -439,8 +395,6 @@ def run_batch(inputs, out_dir, model=None, *, backend="auto", threads=0, batch_s
         bars = Bars(len(todo), sum(f.lines or 0 for f in todo), enabled=progress and bool(todo))
         try:
             if todo and dask is not None:
-                from .batch_dask import run_dask
-
                 run_dask(todo, out_dir, settings, manifest, result, dask, report, bars)
             elif todo:
                 run_local(todo, out_dir, settings, manifest, result, report, bars)
@@ -515,42 +469,6 @@ def annotate_file(f, out_dir, settings, predictor, report, bars):
     return stats
 
 
-def record_success(f, stats, machine, out_dir, settings, manifest, result, started):
-    output = out_dir / f.rel
-    entry = {
-        "input": f.identity(),
-        "model": settings.model_identity,
-        "options": settings.output_options(),
-        "output": {"path": f.rel, "size": output.stat().st_size, "sha256": file_sha256(output)},
-        "records": stats.records,
-        "written": stats.written,
-        "failed": stats.failed,
-        "blank": stats.blank,
-        "status": "some_failed" if stats.failed else "ok",
-        "cpus": sorted(set(machine["cpus"])),
-        "hosts": sorted(set(machine["hosts"])),
-        "started": iso(started),
-        "finished": now_iso(),
-        "seconds": round(time.time() - started, 3),
-    }
-    manifest.files[f.rel] = entry
-    manifest.save(force=False)  # only after the output is in place
-    result.done.append(f.rel)
-    for name in ("records", "written", "failed", "blank"):
-        setattr(result.stats, name, getattr(result.stats, name) + getattr(stats, name))
-
-
-def record_failure(f, error, manifest, result, report, started):
-    message = one_line(error)
-    report(f"{f.rel}: not annotated: {message}")
-    manifest.files[f.rel] = {
-        "input": f.identity(), "status": "failed", "error": message,
-        "started": iso(started), "finished": now_iso(), "seconds": round(time.time() - started, 3),
-    }
-    manifest.save(force=False)
-    result.failed.append(f.rel)
-
-
 # -- helpers -----------------------------------------------------------------------
 
 
@@ -584,30 +502,3 @@ def default_report(message):
     from tqdm import tqdm
 
     tqdm.write(f"nerelproc batch: {message}", file=sys.stderr)
-
-
-def cpu_model():
-    """What CTranslate2 picks its kernels by, roughly: the CPU's model name."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as file:
-            for line in file:
-                if line.lower().startswith(("model name", "cpu model")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def iso(timestamp):
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
-
-
-def now_iso():
-    return iso(time.time())
-
-
-def one_line(error):
-    text = str(error) or type(error).__name__
-    if isinstance(error, (EOFError, OSError)) or type(error).__name__ in ("error", "BadGzipFile"):
-        text = f"{type(error).__name__}: {text}"
-    return " ".join(text.split())

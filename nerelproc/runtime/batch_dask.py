@@ -30,11 +30,17 @@ from pathlib import Path
 
 import orjson
 
-from .batch import PARTS_DIR, MissingExtra, UsageError, cpu_model, record_failure, record_success
+from .annotate import UsageError
+from .batch_manifest import cpu_model, record_failure, record_success
 
+PARTS_DIR = ".nerelproc-parts"  # finished line ranges, until their file is assembled
 INSTALL_HINT = "pip install 'nerelproc[dask]'"
 TASK_RETRIES = 2  # a task that raises is retried this often; a lost worker's task is always rescheduled
 MAX_MESSAGES = 1000  # per part: the record errors sent back to the client
+
+
+class MissingExtra(RuntimeError):
+    """``--dask`` without the ``dask`` extra (exit 1)."""
 
 
 def check_spec(spec):
