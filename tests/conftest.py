@@ -1,10 +1,12 @@
 """Shared fixtures. The NEREL data is found beside the checkout (``../shared/nerel``),
-or wherever the environment variable ``NEREL_DATA`` points."""
+or wherever the environment variable ``NEREL_DATA`` points. A fixture whose data or
+dependency is missing skips its tests, except under CI: there they fail (``needs.py``)."""
 
 import os
 from pathlib import Path
 
 import pytest
+from needs import need, skip_or_fail
 
 
 @pytest.fixture(scope="session")
@@ -13,18 +15,15 @@ def nerel_dir():
     default = Path(__file__).resolve().parents[1].parent / "shared" / "nerel"
     path = Path(os.environ.get("NEREL_DATA") or default)
     if not (path / "jsonl").is_dir() or not (path / "brat").is_dir():
-        message = f"NEREL data not found at {path} (set NEREL_DATA)"
-        if os.environ.get("CI"):
-            pytest.fail(message)  # in CI a missing data set is an error, not a skip
-        pytest.skip(message)
+        skip_or_fail(f"NEREL data not found at {path} (set NEREL_DATA)")
     return path
 
 
 @pytest.fixture(scope="session")
 def pruned_encoder_dir(tmp_path_factory):
     """The default encoder (e5-small, navec-pruned vocabulary), rebuilt once per test session."""
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
+    need("torch")
+    need("transformers")
     from nerelproc.training.encoder import build_encoder
 
     return build_encoder(tmp_path_factory.mktemp("encoders") / "e5-small-ru", prune="navec")
@@ -34,8 +33,8 @@ def pruned_encoder_dir(tmp_path_factory):
 def tiny_encoder(tmp_path_factory, nerel_dir):
     """A tiny random BERT (``tiny_model.py``) with a tokenizer trained on 30 NEREL dev texts;
     built once per test session and shared (read only) by the training, study and annotate tests."""
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
+    need("torch")
+    need("transformers")
     from nerelproc.training.data import load_documents
     from tiny_model import build_tiny_encoder
 
@@ -48,7 +47,7 @@ def tiny_model(tmp_path_factory, nerel_dir, tiny_encoder):
     """The tiny encoder trained one epoch on 6 NEREL dev documents (selected on 3, tested on
     those 3) and exported: the model folder; the run is ``tiny_model.parent / "run"``.
     Built once per test session; tests must not change it (copy it first)."""
-    pytest.importorskip("ctranslate2")
+    need("ctranslate2")
     from nerelproc.io.writers import write_jsonl
     from nerelproc.training.config import TrainConfig
     from nerelproc.training.data import load_documents

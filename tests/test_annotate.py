@@ -1,7 +1,11 @@
-"""``nerelproc annotate`` end to end, on a tiny model trained and exported here."""
+"""``nerelproc annotate`` end to end, on a tiny model trained and exported here (the tests
+that need no model run without torch too)."""
 
 import os
+import re
+import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,30 +15,65 @@ import numpy as np
 import orjson
 import pytest
 
-pytest.importorskip("torch")
-pytest.importorskip("ctranslate2")
-
-from nerelproc.io.document import parse_entity_line  # noqa: E402
-from nerelproc.training.data import load_documents  # noqa: E402
-from nerelproc.io.writers import write_jsonl  # noqa: E402
-from blocking import without  # noqa: E402
+from nerelproc.io.document import parse_entity_line
+from nerelproc.io.readers import read_documents
+from nerelproc.io.writers import write_jsonl
+from blocking import without
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def load_documents(path):
+    return list(read_documents(path))
+
+
+def annotate_command(args, model):
+    return [sys.executable, "-m", "nerelproc", "annotate", *map(str, args), "--model", str(model), "--quiet"]
+
+
 def annotate(args, model, env=None, **kwargs):
-    command = [sys.executable, "-m", "nerelproc", "annotate", *map(str, args), "--model", str(model), "--quiet"]
-    return subprocess.run(command, capture_output=True, env=env, cwd=ROOT, **kwargs)
+    return subprocess.run(annotate_command(args, model), capture_output=True, env=env, cwd=ROOT, **kwargs)
 
 
-def kill_once_written(command, partial, lines):
-    """Start ``command`` and SIGKILL it as soon as ``partial`` holds ``lines`` lines (or after 120 s)."""
-    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    while time.time() < deadline and (not partial.exists() or partial.read_bytes().count(b"\n") < lines):
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+def run_until(command, moment, sig=signal.SIGKILL, seconds=120):
+    """Start ``command`` and send it ``sig`` as soon as ``moment(seconds since the start)`` is
+    true (asked every millisecond). Returns (exit status, stderr): the status is ``-sig`` if
+    the signal ended the run, the run's own if it ended first."""
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    started = time.monotonic()
+    while process.poll() is None and time.monotonic() - started < seconds:
+        if moment(time.monotonic() - started):
+            process.send_signal(sig)
+            break
+        time.sleep(0.001)
+    _, stderr = process.communicate()
+    return process.returncode, stderr.decode()
+
+
+def line_count(path):
+    try:
+        return path.read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def counted_bytes(sidecar):
+    """How many bytes of the partial its sidecar counts as finished (None: no sidecar)."""
+    try:
+        return orjson.loads(sidecar.read_bytes())["bytes"]
+    except (FileNotFoundError, orjson.JSONDecodeError):
+        return None
+
+
+def short_texts(count, template="Москва {}."):
+    return b"".join(orjson.dumps({"id": i, "text": template.format(i)}) + b"\n" for i in range(count))
+
+
+def snapshot(folder):
+    """{path: (bytes, mtime)} of every file below ``folder``: what a run must not touch. Lock
+    files are left out: a run may take (and remove) the one a killed run left."""
+    return {p: (p.read_bytes(), p.lstat().st_mtime_ns) for p in sorted(Path(folder).rglob("*"))
+            if (p.is_file() or p.is_symlink()) and p.suffix != ".lock"}
 
 
 def read_lines(path):
@@ -111,24 +150,120 @@ def test_brat_in_and_out(tiny_model, nerel_dir, tmp_path):
     assert len(list((tmp_path / "brat").glob("*.ann"))) == len(list((nerel_dir / "brat" / "dev").glob("*.ann")))
 
 
-def test_kill_and_resume_is_byte_identical(tiny_model, nerel_dir, tmp_path):
-    docs = load_documents(nerel_dir / "jsonl" / "train.jsonl")[:60]
-    write_jsonl(docs * 4, tmp_path / "in.jsonl", relations=False)
-    args = [tmp_path / "in.jsonl", "--buffer", 8, "--threads", 1]
-    reference = annotate([*args, "-o", tmp_path / "whole.jsonl"], tiny_model)
+def test_a_job_killed_at_any_moment_resumes_to_the_same_bytes(tiny_model, nerel_dir, tmp_path):
+    """A nightly job that always passes --resume, killed again and again: in its start-up and
+    model load, half-way through a buffer (records written, not yet counted), right after a
+    buffer; by SIGKILL and by SIGTERM. After every kill, each record of the partial is
+    accounted for by its sidecar, no --resume is refused, and the last run writes the bytes
+    of an uninterrupted one."""
+    texts = [s for d in load_documents(nerel_dir / "jsonl" / "train.jsonl")[:40]
+             for s in re.split(r"(?<=[.!?])\s+", d.text) if 20 <= len(s) <= 160]
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"".join(orjson.dumps({"id": i, "text": t}) + b"\n" for i, t in enumerate(texts)))
+    reference = annotate([source, "-o", tmp_path / "whole.jsonl", "--threads", 1], tiny_model)
     assert reference.returncode == 0, reference.stderr.decode()
+    target, partial, sidecar = tmp_path / "out.jsonl", tmp_path / ".out.jsonl.partial", tmp_path / ".out.jsonl.partial.json"
+    # 30 sentences a buffer: about 11 kB of output, more than a file buffer, so a buffer's first
+    # records reach the disk before the buffer is finished and counted
+    command = annotate_command([source, "-o", target, "--buffer", 30, "--threads", 1, "--resume"], tiny_model)
 
-    target = tmp_path / "resumed.jsonl"
-    partial = tmp_path / ".resumed.jsonl.partial"
-    command = [sys.executable, "-m", "nerelproc", "annotate", *map(str, args), "-o", str(target),
-               "--model", str(tiny_model), "--quiet"]
-    kill_once_written(command, partial, lines=20)
-    assert not target.exists(), "a killed run must not leave a complete-looking output"
-    assert 0 < partial.read_bytes().count(b"\n") < len(docs) * 4
-    resumed = annotate([*args, "-o", target, "--resume"], tiny_model)
+    def size():
+        try:
+            return partial.stat().st_size
+        except FileNotFoundError:
+            return None
+
+    def after(seconds):
+        return lambda: lambda elapsed: elapsed >= seconds
+
+    def before_its_first_record():
+        assert not partial.exists()
+        return lambda elapsed: partial.exists()
+
+    def half_way_through_a_buffer():
+        before = (size(), counted_bytes(sidecar))  # what the last kill left is not this run's doing
+
+        def moment(elapsed):
+            now = (size(), counted_bytes(sidecar))
+            return now != before and (now[0] or 0) > (now[1] or 0)  # records past the count (or no count)
+        return moment
+
+    def right_after_a_buffer():
+        before = counted_bytes(sidecar) or 0
+        return lambda elapsed: (counted_bytes(sidecar) or 0) > before
+
+    # Moments by the clock fall in the imports, the model load or the first buffer, as fast as
+    # the machine is; the others are seen on disk.
+    kills = [("start-up", after(0.05), signal.SIGKILL),
+             ("output opened", before_its_first_record, signal.SIGKILL),  # the first partial ever
+             ("first buffer", half_way_through_a_buffer, signal.SIGKILL),
+             *[("start-up, model load", after(seconds), signal.SIGKILL) for seconds in (0.2, 0.4, 0.6)],
+             ("in a buffer", half_way_through_a_buffer, signal.SIGKILL),
+             ("between buffers", right_after_a_buffer, signal.SIGKILL),
+             ("in a buffer", half_way_through_a_buffer, signal.SIGTERM),
+             ("between buffers", right_after_a_buffer, signal.SIGTERM),
+             ("in a buffer", half_way_through_a_buffer, signal.SIGKILL)]
+    for moment, when, sig in kills:
+        status, stderr = run_until(command, when(), sig)
+        assert status == -sig, f"killed {moment}: the run ended by itself ({status}): {stderr}"
+        assert not target.exists(), "a killed run must not leave a complete-looking output"
+        if line_count(partial):  # records on disk: a sidecar says what they are and how many are whole
+            done = counted_bytes(sidecar)
+            assert done is not None and done <= partial.stat().st_size, moment
+            assert done == 0 or partial.read_bytes()[done - 1:done] == b"\n", moment
+    assert line_count(partial) > 0  # the kills above left work to resume
+    resumed = subprocess.run(command, capture_output=True, cwd=ROOT)
     assert resumed.returncode == 0, resumed.stderr.decode()
     assert "resuming after" in resumed.stderr.decode()
     assert target.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl", "out.jsonl", "whole.jsonl"]
+
+
+def test_resume_starts_over_when_nothing_was_finished(tiny_model, tmp_path):
+    """What a run killed before its first buffer was counted leaves: an empty partial (no
+    sidecar, as an older nerelproc left it), half a record, or the sidecar a run on another
+    input wrote before its first buffer. --resume starts from the beginning and says so."""
+    source, other = tmp_path / "in.jsonl", tmp_path / "other.jsonl"
+    source.write_bytes(short_texts(40))
+    other.write_bytes(short_texts(400, "Река {} течёт."))
+    reference = annotate([source, "-o", tmp_path / "whole.jsonl"], tiny_model)
+    target, partial, sidecar = tmp_path / "out.jsonl", tmp_path / ".out.jsonl.partial", tmp_path / ".out.jsonl.partial.json"
+
+    def killed_in_its_first_buffer():
+        status, _ = run_until(annotate_command([other, "-o", target, "--buffer", 400], tiny_model),
+                              lambda elapsed: partial.exists())
+        assert status == -signal.SIGKILL and counted_bytes(sidecar) == 0
+
+    for left in (lambda: partial.write_bytes(b""), lambda: partial.write_bytes(b'{"id": 0, "te'),
+                 killed_in_its_first_buffer):
+        left()
+        result = annotate([source, "-o", target, "--resume"], tiny_model)
+        stderr = result.stderr.decode()
+        assert result.returncode == 0, stderr
+        assert stderr.count("starting from the beginning") == 1 and "--resume" in stderr
+        assert target.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
+        assert not partial.exists() and not sidecar.exists()
+        target.unlink()
+    assert reference.returncode == 0
+
+
+def test_resume_refuses_records_that_no_sidecar_accounts_for(tiny_model, tmp_path):
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(short_texts(400))
+    target, partial, sidecar = tmp_path / "out.jsonl", tmp_path / ".out.jsonl.partial", tmp_path / ".out.jsonl.partial.json"
+    status, _ = run_until(annotate_command([source, "-o", target, "--buffer", 5], tiny_model),
+                          lambda elapsed: (counted_bytes(sidecar) or 0) > 0)
+    assert status == -signal.SIGKILL
+    done = counted_bytes(sidecar)
+    # a partial cut shorter than its sidecar says, and one with no sidecar at all
+    partial.write_bytes(partial.read_bytes()[:done - 3])
+    for _ in range(2):
+        before = snapshot(tmp_path)
+        result = annotate([source, "-o", target, "--resume"], tiny_model)
+        stderr = result.stderr.decode()
+        assert result.returncode == 2 and "no sidecar says what they belong to" in stderr, stderr
+        assert "run without --resume" in stderr and snapshot(tmp_path) == before
+        sidecar.unlink(missing_ok=True)
 
 
 NO_TORCH = without(("torch", "transformers"))
@@ -249,7 +384,7 @@ def test_a_megabyte_document_is_annotated_whole(tiny_model, nerel_dir):
 
 def test_a_huge_document_never_holds_its_encoder_states_whole(tiny_model, nerel_dir):
     """Peak numpy memory of predicting one long document stays below one copy of its states
-    (the runtime before issue 11 held every window's states plus a merged copy: twice that)."""
+    (every window's states plus a merged copy of them would be twice that)."""
     import tracemalloc
 
     from nerelproc.runtime.bundle import load_predictor
@@ -275,7 +410,7 @@ def test_a_huge_document_never_holds_its_encoder_states_whole(tiny_model, nerel_
     assert predicting - tokenising < tokens * hidden * 4, (predicting, tokenising, tokens * hidden * 4)
 
 
-# -- the reliability issue (11): batch independence, no silent loss, one readable line ----------
+# -- reliability: batch independence, no silent loss, one readable line ---------------------------
 
 
 def test_output_does_not_depend_on_batch_buffer_threads_or_neighbours(tiny_model, nerel_dir, tmp_path):
@@ -335,80 +470,210 @@ def test_brat_output_keeps_every_document_and_its_labels(tiny_model, nerel_dir, 
     assert from_jsonl["cls"]["micro"]["support"] > 0
 
 
-def test_resume_refuses_a_partial_of_another_input(tiny_model, nerel_dir, tmp_path):
-    docs = load_documents(nerel_dir / "jsonl" / "dev.jsonl")
-    write_jsonl(docs[:20], tmp_path / "a.jsonl", relations=False)
-    write_jsonl(docs[20:30], tmp_path / "b.jsonl", relations=False)
-    target = tmp_path / "r.jsonl"
-    # an interrupted run on A: its partial and sidecar, as a kill would leave them
-    annotate([tmp_path / "a.jsonl", "-o", target, "--buffer", 5], tiny_model)
-    partial, sidecar = tmp_path / ".r.jsonl.partial", tmp_path / ".r.jsonl.partial.json"
-    target.rename(partial)
-    state = orjson.loads(annotate_state(tmp_path / "a.jsonl", tiny_model, tmp_path))
-    sidecar.write_bytes(orjson.dumps(state))
-    result = annotate([tmp_path / "b.jsonl", "-o", target, "--buffer", 5, "--resume"], tiny_model)
-    assert result.returncode == 2 and "another input" in result.stderr.decode()
-    assert not target.exists() and partial.exists()
-    # the same path with other content (same records count and size would not help either)
-    (tmp_path / "a.jsonl").write_bytes((tmp_path / "b.jsonl").read_bytes())
-    result = annotate([tmp_path / "a.jsonl", "-o", target, "--resume"], tiny_model)
-    assert result.returncode == 2 and "--resume" in result.stderr.decode() and not target.exists()
-    result = annotate([tmp_path / "a.jsonl", "-o", target, "--resume", "--scores"], tiny_model)
-    assert result.returncode == 2
+def test_resume_refuses_a_partial_of_another_input_model_or_options(tiny_model, tmp_path):
+    """One refusal for each thing a partial belongs to: the input's path, its size, the model,
+    the options that change the output, and the records it was made from. Each leaves the
+    partial as it was, and the right run then resumes it."""
+    source, copy = tmp_path / "a.jsonl", tmp_path / "copy.jsonl"
+    data = short_texts(400, "Город {:03d} стоит на реке.")
+    source.write_bytes(data)
+    copy.write_bytes(data)
+    reference = annotate([source, "-o", tmp_path / "whole.jsonl"], tiny_model)
+    assert reference.returncode == 0
+    other_model = tmp_path / "model2"
+    shutil.copytree(tiny_model, other_model)
+    (other_model / "nerelproc.json").write_bytes((other_model / "nerelproc.json").read_bytes() + b"\n")
+    target, partial, sidecar = tmp_path / "r.jsonl", tmp_path / ".r.jsonl.partial", tmp_path / ".r.jsonl.partial.json"
+    args = ["-o", target, "--buffer", 5]
+    status, _ = run_until(annotate_command([source, *args], tiny_model),
+                          lambda elapsed: (counted_bytes(sidecar) or 0) > 0)
+    assert status == -signal.SIGKILL
+    done, state = counted_bytes(sidecar), sidecar.read_bytes()
+    finished, written = partial.read_bytes()[:done], orjson.loads(state)["stats"]["written"]
 
-
-def annotate_state(source, model, tmp_path):
-    """The sidecar a run on ``source`` leaves after its first buffer: run it with --strict on a copy
-    that fails at record 6, so that the first buffer of 5 is checkpointed and the run stops."""
-    lines = Path(source).read_bytes().splitlines()
-    work = tmp_path / "state"
-    work.mkdir(exist_ok=True)
-    (work / "in.jsonl").write_bytes(b"\n".join(lines[:5] + [b"broken"] + lines[5:]) + b"\n")
-    copy = Path(source)
-    process = annotate([work / "in.jsonl", "-o", work / "o.jsonl", "--buffer", 5], model)
-    assert process.returncode == 3
-    # Re-create what a run on the real input would have written after 5 records.
-    state = {
-        "identity": {
-            "input": str(copy.resolve()), "input_size": copy.stat().st_size,
-            "model": _model_identity(model), "options": {"backend": "auto", "scores": False, "keep_input": False},
-        },
-        "bytes": len(b"".join(line + b"\n" for line in (work / "o.jsonl").read_bytes().splitlines()[:5])),
-        "stats": {"records": 5, "written": 5, "failed": 0, "blank": 0, "sha256": _digest(lines[:5])},
-    }
-    return orjson.dumps(state)
-
-
-def _model_identity(model):
-    from nerelproc.runtime.bundle import model_identity
-
-    return model_identity(model)
-
-
-def _digest(lines):
-    from nerelproc.runtime.annotate import InputDigest
-    from nerelproc.io.readers import Record
-
-    digest = InputDigest()
-    for line in lines:
-        digest.update(Record(0, source=line + b"\n"))
-    return digest.hexdigest()
+    cases = [
+        ("another input ", [copy, *args], tiny_model, data),  # the same bytes at another path
+        ("another input_size ", [source, *args], tiny_model, data + short_texts(1)),
+        ("another model ", [source, *args], other_model, data),
+        ("another options ", [source, *args, "--scores"], tiny_model, data),
+        (f"first {written} records differ", [source, *args], tiny_model, data.replace(b"000", b"999", 1)),
+    ]
+    for refusal, run_args, model, content in cases:
+        source.write_bytes(content)
+        result = annotate(["--resume", *run_args], model)
+        stderr = result.stderr.decode()
+        assert result.returncode == 2 and refusal in stderr and "--resume" in stderr, (refusal, stderr)
+        assert not target.exists() and sidecar.read_bytes() == state
+        assert partial.read_bytes()[:done] == finished
+    source.write_bytes(data)
+    resumed = annotate(["--resume", source, *args], tiny_model)
+    assert resumed.returncode == 0 and f"resuming after {written} records" in resumed.stderr.decode()
+    assert target.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
 
 
 def test_user_field_named_error_is_not_a_failure_after_resume(tiny_model, tmp_path):
-    lines = [orjson.dumps({"id": i, "text": f"Москва {i}.", "error": "user data"}) for i in range(12)]
+    lines = [orjson.dumps({"id": i, "text": f"Москва {i}.", "error": "user data"}) for i in range(300)]
     (tmp_path / "in.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     target, partial = tmp_path / "out.jsonl", tmp_path / ".out.jsonl.partial"
-    command = [sys.executable, "-m", "nerelproc", "annotate", str(tmp_path / "in.jsonl"), "-o", str(target),
-               "--buffer", "2", "--model", str(tiny_model), "--quiet"]
+    command = annotate_command([tmp_path / "in.jsonl", "-o", target, "--buffer", 2], tiny_model)
     whole = subprocess.run(command, capture_output=True, cwd=ROOT)
     assert whole.returncode == 0, whole.stderr.decode()
     reference = target.read_bytes()
     target.unlink()
-    kill_once_written(command, partial, lines=4)
+    status, _ = run_until(command, lambda elapsed: line_count(partial) >= 4)
+    assert status == -signal.SIGKILL, "the run ended before it could be killed"
+    assert 4 <= line_count(partial) < len(lines)
     resumed = subprocess.run(command + ["--resume"], capture_output=True, cwd=ROOT)
-    assert resumed.returncode == 0, resumed.stderr.decode()
+    stderr = resumed.stderr.decode()
+    assert resumed.returncode == 0, stderr
+    assert "resuming after" in stderr and "0 failed" in stderr
     assert target.read_bytes() == reference
+
+
+def test_an_output_that_is_the_input_is_refused_before_anything_is_read(tmp_path):
+    """However the path is spelt, or linked: exit 2 and every file as it was. No model is
+    needed to see it (the one named does not exist)."""
+    gold = tmp_path / "gold.jsonl"
+    gold.write_bytes(orjson.dumps({"id": "a", "text": "Москва.", "entities": ["T1\tCITY 0 6\tМосква"],
+                                   "relations": [], "links": []}) + b"\n")
+    brat = tmp_path / "brat"
+    brat.mkdir()
+    (brat / "a.txt").write_text("Москва.")
+    (brat / "a.ann").write_text("T1\tCITY 0 6\tМосква\n")
+    os.link(gold, tmp_path / "hard.jsonl")
+    (tmp_path / "link.jsonl").symlink_to(gold)
+    (tmp_path / ".out.jsonl.partial").write_bytes(gold.read_bytes())  # the partial output of out.jsonl
+    cases = [
+        [gold, "-o", gold],
+        [gold, "-o", tmp_path / "." / "gold.jsonl"],
+        [os.path.relpath(gold, ROOT), "-o", gold],  # relative (the run's folder is ROOT) and absolute
+        [gold, "-o", tmp_path / "link.jsonl"],  # a symbolic link to it
+        [gold, "-o", tmp_path / "hard.jsonl"],  # a hard link: the same device and inode
+        [gold, "-o", gold, "--resume"],
+        [tmp_path / ".out.jsonl.partial", "-o", tmp_path / "out.jsonl"],
+        [brat, "-o", f"{brat}/"],  # BRAT files written over the BRAT input
+        [brat, "-o", brat, "--format", "brat"],
+    ]
+    before = snapshot(tmp_path)
+    for args in cases:
+        result = annotate(args, tmp_path / "no-model")
+        stderr = result.stderr.decode()
+        assert result.returncode == 2 and "would overwrite the input" in stderr, (args, stderr)
+        assert stderr.count("\n") == 1 and "Traceback" not in stderr
+        assert snapshot(tmp_path) == before, args
+    assert not (tmp_path / "no-model").exists() and not list(tmp_path.glob(".*.lock"))
+
+
+def test_a_second_run_on_the_same_output_exits_4_and_touches_nothing(tiny_model, tmp_path):
+    """The lock names its holder, goes with it however it dies (SIGKILL here), and is not
+    taken for stdout."""
+    source, tonight = tmp_path / "in.jsonl", tmp_path / "tonight.jsonl"
+    source.write_bytes(short_texts(300))
+    tonight.write_bytes(short_texts(5, "Река {}."))
+    reference = annotate([source, "-o", tmp_path / "whole.jsonl"], tiny_model)
+    assert reference.returncode == 0
+    target, sidecar = tmp_path / "out" / "out.jsonl", tmp_path / "out" / ".out.jsonl.partial.json"
+    first = subprocess.Popen(annotate_command([source, "-o", target, "--buffer", 2], tiny_model), cwd=ROOT,
+                             stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while not counted_bytes(sidecar) and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.001)
+        first.send_signal(signal.SIGSTOP)  # it holds the lock and writes nothing while we look
+        assert first.poll() is None, "the first run ended before the second one started"
+        before = snapshot(tmp_path)
+        for spelling in (target, os.path.relpath(target, ROOT)):
+            started = time.monotonic()
+            second = annotate([tonight, "-o", spelling], tiny_model)
+            stderr = second.stderr.decode()
+            assert second.returncode == 4, stderr
+            assert f"another nerelproc run is writing {spelling} (pid {first.pid} on {socket.gethostname()} since " \
+                in stderr and stderr.count("\n") == 1
+            assert time.monotonic() - started < 30 and snapshot(tmp_path) == before
+        to_stdout = annotate([tonight], tiny_model)  # '-o -' takes no lock
+        assert to_stdout.returncode == 0 and len(to_stdout.stdout.splitlines()) == 5
+        first.send_signal(signal.SIGKILL)
+    finally:
+        first.kill()
+        first.wait()
+    resumed = annotate([source, "-o", target, "--buffer", 2, "--resume"], tiny_model)
+    assert resumed.returncode == 0, resumed.stderr.decode()
+    assert "resuming after" in resumed.stderr.decode()
+    assert target.read_bytes() == (tmp_path / "whole.jsonl").read_bytes()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out.jsonl"]  # no lock file left
+
+
+def test_a_document_whose_prediction_raises_fails_alone(tiny_model, tmp_path, monkeypatch):
+    """Its error record in its place, every other document written as without it, exit 3."""
+    from click.testing import CliRunner
+
+    from nerelproc.cli import main
+    from nerelproc.runtime.api import Annotator
+
+    texts = [f"Москва {i}." for i in range(7)]
+    texts[3] = "Этот текст роняет модель."
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(b"".join(orjson.dumps({"id": f"d{i}", "text": t}) + b"\n" for i, t in enumerate(texts)))
+    runner = CliRunner()
+
+    def run(output):
+        return runner.invoke(main, ["annotate", str(source), "-o", str(output), "--model", str(tiny_model),
+                                    "--buffer", "3", "--threads", "1", "--quiet"])
+
+    assert run(tmp_path / "whole.jsonl").exit_code == 0
+
+    class Falling:
+        """The predictor, but a buffer that holds the culprit raises, and so does the culprit alone."""
+
+        def __init__(self, predictor):
+            self.predictor = predictor
+
+        def __getattr__(self, name):
+            return getattr(self.predictor, name)
+
+        def predict(self, batch, *args, **kwargs):
+            if any("роняет" in text for text in batch):
+                raise MemoryError("window 2 of 2")
+            return self.predictor.predict(batch, *args, **kwargs)
+
+    load = Annotator.load.__func__
+
+    def falling_load(cls, *args, **kwargs):
+        annotator = load(cls, *args, **kwargs)
+        annotator.predictor = Falling(annotator.predictor)
+        return annotator
+
+    monkeypatch.setattr(Annotator, "load", classmethod(falling_load))
+    result = run(tmp_path / "out.jsonl")
+    assert result.exit_code == 3, result.output
+    out, whole = read_lines(tmp_path / "out.jsonl"), read_lines(tmp_path / "whole.jsonl")
+    assert out[3] == {"id": "d3", "line": 4, "error": "annotation failed: MemoryError: window 2 of 2"}
+    assert out[:3] + out[4:] == whole[:3] + whole[4:]
+    assert "line 4 (id d3): annotation failed: MemoryError" in result.stderr
+    assert "7 documents: 6 annotated, 1 failed" in result.stderr
+
+
+def test_input_from_stdin(tiny_model, nerel_dir, tmp_path):
+    write_jsonl(load_documents(nerel_dir / "jsonl" / "dev.jsonl")[:3], tmp_path / "in.jsonl", relations=False)
+    data = (tmp_path / "in.jsonl").read_bytes()
+    from_file = annotate([tmp_path / "in.jsonl", "-o", tmp_path / "file.jsonl"], tiny_model)
+    from_stdin = annotate(["-", "-o", tmp_path / "stdin.jsonl"], tiny_model, input=data)
+    through = annotate(["-"], tiny_model, input=data)  # stdin to stdout
+    for result in (from_file, from_stdin, through):
+        assert result.returncode == 0 and b"3 documents: 3 annotated" in result.stderr, result.stderr.decode()
+    assert (tmp_path / "stdin.jsonl").read_bytes() == (tmp_path / "file.jsonl").read_bytes() == through.stdout
+    assert len(through.stdout.splitlines()) == 3
+
+
+def test_strict_stops_at_a_bad_record_in_the_middle(tiny_model, tmp_path):
+    good = [orjson.dumps({"id": i, "text": f"Москва {i}."}) for i in range(8)]
+    lines = good[:3] + [b"{broken"] + good[3:6] + [orjson.dumps({"id": "no text"})] + good[6:]
+    (tmp_path / "in.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    result = annotate([tmp_path / "in.jsonl", "-o", tmp_path / "out.jsonl", "--buffer", 2, "--strict"], tiny_model)
+    stderr = result.stderr.decode()
+    assert result.returncode == 3, stderr
+    assert "--strict: stopped at line 4 " in stderr and "line 8" not in stderr and "documents" not in stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]  # no output, no partial, no lock
 
 
 @pytest.mark.parametrize("option", [("--buffer", "0"), ("--buffer", "-1"), ("--batch-size", "0"),

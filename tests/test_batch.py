@@ -1,4 +1,4 @@
-"""``nerelproc batch`` (issue 14, parts 2 and 3): incremental, cron-safe, and over Dask."""
+"""``nerelproc batch``: incremental, cron-safe, and over Dask."""
 
 import gzip
 import os
@@ -12,8 +12,11 @@ from pathlib import Path
 import orjson
 import pytest
 from blocking import without
+from needs import need
 
-from nerelproc.runtime.batch import LineSplitter, find_inputs, without_timings
+from nerelproc.runtime.annotate import UsageError
+from nerelproc.runtime.batch import LineSplitter, find_inputs
+from nerelproc.runtime.batch_manifest import without_timings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,6 +62,35 @@ def test_inputs_keep_their_relative_paths(tmp_path):
     assert [f.rel for f in found] == ["x/b.JSONL.GZ"]
     with pytest.raises(ValueError, match="same output a.jsonl"):
         find_inputs([tmp_path / "feeds" / "a.jsonl", tmp_path / "other" / "a.jsonl"], tmp_path / "o")
+
+
+def test_an_output_never_lands_on_an_input(tmp_path):
+    """An input named inside OUT_DIR (its output would be the file itself, or another input),
+    or an OUT_DIR whose folder links to a feed folder: a usage error, before anything is written."""
+    feeds, out = tmp_path / "feeds", tmp_path / "out"
+    for name in ("a.jsonl", "day/b.jsonl"):
+        (feeds / name).parent.mkdir(parents=True, exist_ok=True)
+        (feeds / name).write_bytes(b'{"text": "x"}\n')
+    for inputs, out_dir in (([feeds / "a.jsonl"], feeds), ([feeds / "day" / "b.jsonl"], feeds),
+                            ([str(feeds / "*.jsonl")], feeds), ([str(feeds / "day" / "*.jsonl")], feeds)):
+        with pytest.raises(UsageError, match="OUT_DIR"):
+            find_inputs(inputs, out_dir)
+    out.mkdir()
+    (out / "day").symlink_to(feeds / "day", target_is_directory=True)
+    with pytest.raises(UsageError, match="would overwrite the input .*b.jsonl"):
+        find_inputs([feeds], out)
+    (out / "day").unlink()
+    os.link(feeds / "a.jsonl", out / "a.jsonl")  # a hard link: the same device and inode
+    with pytest.raises(UsageError, match="would overwrite the input .*a.jsonl"):
+        find_inputs([feeds], out)
+    (out / "a.jsonl").unlink()
+    assert [f.rel for f in find_inputs([feeds], out)] == ["a.jsonl", "day/b.jsonl"]
+    # the command: exit 2, and nothing written (no manifest, no lock) before the model is even read
+    before = sorted(p for p in tmp_path.rglob("*"))
+    result = subprocess.run([sys.executable, "-m", "nerelproc", "batch", str(feeds / "a.jsonl"), "-o", str(feeds),
+                             "--model", str(tmp_path / "no-model")], capture_output=True, cwd=ROOT)
+    assert result.returncode == 2 and "is inside OUT_DIR" in result.stderr.decode(), result.stderr.decode()
+    assert sorted(p for p in tmp_path.rglob("*")) == before
 
 
 NO_DISTRIBUTED = without(("distributed", "dask"))
@@ -240,7 +272,7 @@ def test_killed_run_resumes_to_the_same_bytes(tiny_model, nerel_lines, tmp_path)
 
 @pytest.fixture
 def distributed():
-    return pytest.importorskip("distributed")
+    return need("distributed")
 
 
 def test_dask_local_gives_the_same_bytes(distributed, tiny_model, nerel_lines, tmp_path):
