@@ -53,6 +53,9 @@ def worker(setup, model, run, texts_path, threads, ner_model=None, cls_model=Non
         elif setup == "int8-joint-without-pairs":
             predictors = [(load_predictor(model, "ct2", threads), "both")]
             predictors[0][0].pair_head = None
+        elif setup == "int8-joint-without-relations":
+            predictors = [(load_predictor(model, "ct2", threads), "both")]
+            predictors[0][0].relation_head = None
         elif setup == "int8-joint-batch16":
             predictors = [(load_predictor(model, "ct2", threads, batch_windows=16), "both")]
         elif setup == "int8-joint-mixed-batches":
@@ -224,6 +227,8 @@ def main():
         setups = ["int8-joint", "int8-joint-batch16", "int8-joint-mixed-batches", "fp32-joint", "int8-separate"]
         if Bundle.load(args.model).pair_weight:
             setups.insert(1, "int8-joint-without-pairs")
+        if Bundle.load(args.model).relation_thresholds is not None:
+            setups.insert(1, "int8-joint-without-relations")
         try:
             import natasha  # noqa: F401
 
@@ -251,6 +256,9 @@ def main():
     if "int8-joint-without-pairs" in by:
         ratios["with the pair head / without it (docs/s)"] = (
             by["int8-joint"]["docs_per_second"] / by["int8-joint-without-pairs"]["docs_per_second"])
+    if "int8-joint-without-relations" in by:
+        ratios["with the relation head / without it (docs/s)"] = (
+            by["int8-joint"]["docs_per_second"] / by["int8-joint-without-relations"]["docs_per_second"])
     separate = "given single-task models" if args.ner_model else "the joint model loaded twice, one head each"
     report = {
         "date": time.strftime("%Y-%m-%d"),
@@ -262,6 +270,7 @@ def main():
         "ratios": ratios,
         "note": f"int8-joint is what `annotate` runs by default (one window per encoder call, as many calls at once as threads, one core each); "
                 "int8-joint-without-pairs is the same without the entity-pair CLS head (`pairs.npz`), if the model has one; "
+                "int8-joint-without-relations the same without the relation head (`relations.npz`), if it has one; "
                 "int8-joint-batch16 batches up to 16 windows of equal length; int8-joint-mixed-batches is the "
                 "runtime before batch independence (pairs of windows of any length, padded), timed for the cost "
                 f"of the guarantee. int8-separate: {separate}. Throughput is the second of two passes over the texts "

@@ -61,3 +61,17 @@ def tiny_model(tmp_path_factory, nerel_dir, tiny_encoder):
     config = TrainConfig(encoder=str(tiny_encoder), epochs=1, max_length=64, threads=1, lr=1e-3)
     run(config, root / "train.jsonl", root / "dev.jsonl", root / "run", test_path=root / "dev.jsonl")
     return export(root / "run", root / "model")
+
+
+@pytest.fixture(scope="session")
+def tiny_relation_model(tmp_path_factory, tiny_model):
+    """The tiny model made to find entities, with a random relation head (threshold 0.55): for
+    the guarantees of ``annotate`` with relations in its output. Read only."""
+    import shutil
+
+    from tiny_model import add_relation_head, finding_entities
+
+    model_dir = tmp_path_factory.mktemp("relations") / "model"
+    shutil.copytree(tiny_model, model_dir)
+    add_relation_head(finding_entities(model_dir), threshold=0.55)
+    return model_dir

@@ -120,7 +120,7 @@ def test_bad_input_loses_nothing(tiny_model, nerel_dir, tmp_path):
     for obj in out:
         if "text" in obj:
             assert set(obj) >= {"id", "text", "entities", "relation_types"}
-            assert "relations" not in obj
+            assert obj["relations"] == []  # the input's R-lines never pass through; this model finds none
             for line in obj["entities"]:
                 parse_entity_line(line, obj["text"])  # raises unless text[start:end] == surface
 
@@ -150,18 +150,22 @@ def test_brat_in_and_out(tiny_model, nerel_dir, tmp_path):
     assert len(list((tmp_path / "brat").glob("*.ann"))) == len(list((nerel_dir / "brat" / "dev").glob("*.ann")))
 
 
-def test_a_job_killed_at_any_moment_resumes_to_the_same_bytes(tiny_model, nerel_dir, tmp_path):
+@pytest.mark.parametrize("model", ["tiny_model", "tiny_relation_model"])
+def test_a_job_killed_at_any_moment_resumes_to_the_same_bytes(model, request, nerel_dir, tmp_path):
     """A nightly job that always passes --resume, killed again and again: in its start-up and
     model load, half-way through a buffer (records written, not yet counted), right after a
     buffer; by SIGKILL and by SIGTERM. After every kill, each record of the partial is
     accounted for by its sidecar, no --resume is refused, and the last run writes the bytes
     of an uninterrupted one."""
+    tiny_model = request.getfixturevalue(model)  # without relations, and with R-lines in every record
     texts = [s for d in load_documents(nerel_dir / "jsonl" / "train.jsonl")[:40]
              for s in re.split(r"(?<=[.!?])\s+", d.text) if 20 <= len(s) <= 160]
     source = tmp_path / "in.jsonl"
     source.write_bytes(b"".join(orjson.dumps({"id": i, "text": t}) + b"\n" for i, t in enumerate(texts)))
     reference = annotate([source, "-o", tmp_path / "whole.jsonl", "--threads", 1], tiny_model)
     assert reference.returncode == 0, reference.stderr.decode()
+    written = [orjson.loads(line) for line in (tmp_path / "whole.jsonl").read_bytes().splitlines()]
+    assert any(r["relations"] for r in written) == (model == "tiny_relation_model")
     target, partial, sidecar = tmp_path / "out.jsonl", tmp_path / ".out.jsonl.partial", tmp_path / ".out.jsonl.partial.json"
     # 30 sentences a buffer: about 11 kB of output, more than a file buffer, so a buffer's first
     # records reach the disk before the buffer is finished and counted
@@ -413,7 +417,9 @@ def test_a_huge_document_never_holds_its_encoder_states_whole(tiny_model, nerel_
 # -- reliability: batch independence, no silent loss, one readable line ---------------------------
 
 
-def test_output_does_not_depend_on_batch_buffer_threads_or_neighbours(tiny_model, nerel_dir, tmp_path):
+@pytest.mark.parametrize("model", ["tiny_model", "tiny_relation_model"])
+def test_output_does_not_depend_on_batch_buffer_threads_or_neighbours(model, request, nerel_dir, tmp_path):
+    tiny_model = request.getfixturevalue(model)  # without relations, and with R-lines in every record
     docs = load_documents(nerel_dir / "jsonl" / "test.jsonl")[:12]
     write_jsonl(docs, tmp_path / "in.jsonl", relations=False)
     runs = {
@@ -427,6 +433,7 @@ def test_output_does_not_depend_on_batch_buffer_threads_or_neighbours(tiny_model
         assert result.returncode == 0, result.stderr.decode()
         outputs[name] = (tmp_path / f"{name}.jsonl").read_bytes().splitlines()
     assert outputs["batch16"] == outputs["default"] == outputs["threads1"]
+    assert any(orjson.loads(line)["relations"] for line in outputs["default"]) == (model == "tiny_relation_model")
     # Each document alone, and all of them shuffled: the same line for the same document.
     by_id = {orjson.loads(line)["id"]: line for line in outputs["default"]}
     order = [docs[i] for i in (7, 2, 11, 0, 5, 9, 1, 10, 3, 8, 6, 4)]
@@ -820,7 +827,8 @@ def test_the_torch_backend_reads_a_training_output(tiny_model, nerel_dir, tmp_pa
     torch_out, ct2_out = read_lines(tmp_path / "torch.jsonl"), read_lines(tmp_path / "ct2.jsonl")
     assert [o["id"] for o in torch_out] == [o["id"] for o in ct2_out]
     for a, b in zip(torch_out, ct2_out):
-        assert set(a) == set(b) == {"id", "text", "entities", "relation_types", "relation_scores"}
+        assert set(a) == set(b) == {"id", "text", "entities", "relations", "relation_types", "relation_scores",
+                                    "relation_probabilities"}
         for line in a["entities"]:
             parse_entity_line(line, a["text"])  # NEREL T-lines that fit the text
         assert list(a["relation_scores"]) == list(b["relation_scores"])  # the same labels, in order

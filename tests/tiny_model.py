@@ -28,3 +28,33 @@ def build_tiny_encoder(texts, out_dir, vocab_size=600, hidden=32, layers=2):
     model.save_pretrained(out_dir)
     fast.save_pretrained(out_dir)
     return out_dir
+
+
+def finding_entities(model_dir):
+    """Make a tiny model find entities (~80 a document; trained one epoch, it finds none)."""
+    from nerelproc.runtime.heads import Heads
+
+    heads = Heads.load(model_dir / "heads.npz")
+    heads.ner_bias[0::3] -= 4.0
+    heads.save(model_dir / "heads.npz")
+    return model_dir
+
+
+def add_relation_head(model_dir, threshold=0.5, rule="union", seed=0):
+    """Give a model directory a random relation head (``relations.npz``) and its decisions;
+    returns the head's torch twin."""
+    import torch
+
+    from nerelproc.runtime.bundle import Bundle
+    from nerelproc.runtime.relations import RELATIONS_FILE
+    from nerelproc.training.relations import RelationModel
+
+    bundle = Bundle.load(model_dir)
+    torch.manual_seed(seed)
+    twin = RelationModel(len(bundle.entity_types), len(bundle.relation_types), hidden=bundle.hidden_size).eval()
+    twin.export().save(model_dir / RELATIONS_FILE)
+    bundle.relation_thresholds = [threshold] * len(bundle.relation_types)
+    bundle.relation_thresholds_given = [threshold] * len(bundle.relation_types)
+    bundle.relation_rule = rule
+    bundle.save(model_dir)
+    return twin

@@ -7,6 +7,7 @@ and ``annotate`` never pulls PyTorch. Importing this package imports them all, s
 """
 
 from nerelproc.cli._app import main
-from nerelproc.cli import annotate, batch, calibrate, eda, encoder, export, render, score, train, train_pairs  # noqa: F401  (registration)
+from nerelproc.cli import (annotate, batch, calibrate, eda, encoder, export, render, score, train,  # noqa: F401  (registration)
+                           train_pairs, train_relations)
 
 __all__ = ["main"]

@@ -38,11 +38,14 @@ run, or starts from the beginning when nothing was finished.
 @click.option("--scores", is_flag=True, help="Also write relation_scores (probability per relation type).")
 @click.option("--keep-input", is_flag=True,
               help="Keep the input's annotations as input_entities, input_relations, input_links.")
+@click.option("--given-entities", is_flag=True,
+              help="Keep the input's T-lines as the entities (ids, types, spans unchanged) and predict "
+                   "the relations between them and the document's relation types.")
 @click.option("--strict", is_flag=True, help="Stop at the first bad record (exit 3, no output file).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run into the same OUTPUT file.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def annotate(input_path, output, output_format, model, backend, batch_size, buffer, threads, scores,
-             keep_input, strict, resume, quiet):
+             keep_input, given_entities, strict, resume, quiet):
     """Annotate INPUT (JSONL, .jsonl.gz, a BRAT folder, a text file, or '-' for stdin)."""
     from tqdm import tqdm
 
@@ -85,7 +88,8 @@ def annotate(input_path, output, output_format, model, backend, batch_size, buff
                 "input": "-" if input_path == "-" else str(Path(input_path).resolve()),
                 "input_size": None if input_path == "-" else _size(Path(input_path)),
                 "model": model_identity(model_dir),
-                "options": {"backend": backend, "scores": scores, "keep_input": keep_input},
+                "options": {"backend": backend, "scores": scores, "keep_input": keep_input,
+                            **({"given_entities": True} if given_entities else {})},
             }
             out = JsonlOutput(output, identity, resume=resume)
     except ResumeMismatch as error:
@@ -109,7 +113,8 @@ def annotate(input_path, output, output_format, model, backend, batch_size, buff
             say(f"--resume: {error}")
             sys.exit(EXIT_USAGE)
         report(f"resuming after {stats.written} records already written")
-    options = Options(buffer=buffer, scores=scores, keep_input=keep_input, strict=strict)
+    options = Options(buffer=buffer, scores=scores, keep_input=keep_input, strict=strict,
+                      given_entities=given_entities)
     progress = tqdm(desc="annotate", unit="doc", file=sys.stderr, disable=quiet,
                     initial=stats.written if stats else 0)
     try:

@@ -37,6 +37,7 @@ from nerelproc.io.document import format_entity_line
 from nerelproc.io.lock import exclusive_lock
 from nerelproc.io.readers import is_gzip
 from nerelproc.runtime.predictor import entities_with_ids
+from nerelproc.runtime.relations import format_relation_line
 from nerelproc.io.writers import (atomic_output, brat_name_problem, entity_lines, remove_stale_temporaries,
                                   write_brat_files)
 
@@ -50,6 +51,7 @@ class Options:
     scores: bool = False
     keep_input: bool = False
     strict: bool = False
+    given_entities: bool = False  # the input's T-lines are the entities; the model adds relations and labels
 
 
 @dataclass
@@ -82,19 +84,26 @@ class UsageError(ValueError):
 
 
 def output_object(record, prediction, options):
-    """The input object with predicted ``entities`` and ``relation_types``."""
+    """The input object with predicted ``entities``, ``relations`` (R-lines between them) and
+    ``relation_types``; with ``scores``, ``relation_scores`` (per type) and
+    ``relation_probabilities`` (per R-line id)."""
     document = record.document
     obj = {"id": document.id, "text": document.text, **document.extra}
     if options.keep_input:
         obj["input_entities"] = entity_lines(document)
         obj["input_relations"] = list(document.relations)
         obj["input_links"] = list(document.links)
-    obj["entities"] = [format_entity_line(e, document.text) for e in entities_with_ids(prediction.entities)]
+    entities = entities_with_ids(prediction.entities)
+    obj["entities"] = [format_entity_line(e, document.text) for e in entities]
+    obj["relations"] = [format_relation_line(n, label, entities[head].id, entities[tail].id)
+                        for n, (head, tail, label, _) in enumerate(prediction.relations, 1)]
     obj["relation_types"] = prediction.relation_types
     if options.scores:
         obj["relation_scores"] = {
             label: round(float(score), 4) for label, score in zip(prediction.labels, prediction.relation_scores)
         }
+        obj["relation_probabilities"] = {f"R{n}": round(float(relation[3]), 4)
+                                         for n, relation in enumerate(prediction.relations, 1)}
     return obj
 
 
@@ -125,7 +134,7 @@ def annotate_records(records, predictor, options, output, report, progress=None,
         if not buffer:
             return stats
         documents = [record for record in buffer if not record.blank]
-        predictions = _predict_buffer(documents, predictor, report)
+        predictions = _predict_buffer(documents, predictor, report, options.given_entities)
         for record in buffer:
             stats.records += 1
             digest.update(record)
@@ -148,23 +157,29 @@ def annotate_records(records, predictor, options, output, report, progress=None,
         output.checkpoint(stats)
 
 
-def _predict_buffer(buffer, predictor, report):
-    """``{id(record): (prediction, error)}``; one failing document does not sink the others."""
+def _predict_buffer(buffer, predictor, report, given_entities=False):
+    """``{id(record): (prediction, error)}``; one failing document does not sink the others.
+    ``given_entities``: each document's own entities are the ones the relations are found between."""
     good = [record for record in buffer if record.error is None]
     for record in good:
         for problem in record.document.problems:
             report(f"line {record.line}: {problem} (input annotation ignored)")
     try:
-        predicted = predictor.predict([record.document.text for record in good])
+        predicted = predictor.predict([record.document.text for record in good], _given(good, given_entities))
         return {id(record): (p, None) for record, p in zip(good, predicted)}
     except Exception:  # noqa: BLE001 - isolate the culprit below, document by document
         results = {}
         for record in good:
             try:
-                results[id(record)] = (predictor.predict([record.document.text])[0], None)
+                results[id(record)] = (predictor.predict([record.document.text], _given([record], given_entities))[0],
+                                       None)
             except Exception as error:  # noqa: BLE001
                 results[id(record)] = (None, f"annotation failed: {type(error).__name__}: {error}")
         return results
+
+
+def _given(records, given_entities):
+    return [record.document.entities for record in records] if given_entities else None
 
 
 def skip_resumed(records, stats):
@@ -369,7 +384,7 @@ class BratOutput:
             return
         name = str(record.document.id)
         labels = {key: obj[key] for key in ("relation_types", "relation_scores") if key in obj}
-        write_brat_files(self.folder, name, obj["text"], obj["entities"], labels)
+        write_brat_files(self.folder, name, obj["text"], obj["entities"] + obj.get("relations", []), labels)
         self.names.add(name)
 
     def checkpoint(self, stats):

@@ -9,6 +9,8 @@ labels here and on the command line.
     result = annotator.annotate("Владимир Путин прилетел в Казань.")
     result.entities         # [Entity(type='PERSON', start=0, end=14, text='Владимир Путин'), ...]
     result.relation_types   # ['...'];  result.relation_scores: {label: probability}
+    result.relations        # [Relation(type='WORKS_AS', head=Entity(...), tail=Entity(...), probability=0.97)]
+    annotator.annotate({"text": ..., "entities": [T-lines]}, given_entities=True)   # relations between yours
     for result in annotator.annotate_many(texts_or_dicts):   # streaming, in input order
         ...
 """
@@ -32,6 +34,16 @@ class Entity:
     text: str
 
 
+@dataclass(frozen=True)
+class Relation:
+    """A predicted relation: ``head`` is NEREL's ``Arg1``, ``tail`` its ``Arg2``."""
+
+    type: str
+    head: Entity
+    tail: Entity
+    probability: float
+
+
 @dataclass
 class Annotation:
     """One document's result; ``error`` is set (and nothing else) when it could not be annotated."""
@@ -41,6 +53,7 @@ class Annotation:
     entities: list = field(default_factory=list)  # [Entity], nested ones included, by (start, -end, type)
     relation_types: list = field(default_factory=list)  # the labels over their tuned thresholds
     relation_scores: dict = field(default_factory=dict)  # {label: probability} for all 49 labels
+    relations: list = field(default_factory=list)  # [Relation] between the entities above
     error: str | None = None
     _json: dict = field(default=None, repr=False, compare=False)
 
@@ -62,21 +75,24 @@ class Annotator:
         model_dir = Path(path) if path else default_model_dir()
         return cls(load_predictor(model_dir, backend, threads, batch_windows), model_dir)
 
-    def annotate(self, item):
-        """A text, or a dict with ``text`` (and ``id``, NEREL fields, anything else passed through)."""
-        return next(self.annotate_many([item], buffer=1))
+    def annotate(self, item, given_entities=False):
+        """A text, or a dict with ``text`` (and ``id``, NEREL fields, anything else passed through).
+        ``given_entities``: the dict's own ``entities`` (T-lines) are the result's entities, and
+        the model finds the relations between them and the document's labels."""
+        return next(self.annotate_many([item], buffer=1, given_entities=given_entities))
 
-    def annotate_many(self, items, buffer=64):
+    def annotate_many(self, items, buffer=64, given_entities=False):
         """Results in input order, ``buffer`` documents predicted at a time; a bad item gives an
         ``Annotation`` with ``error`` set in its place and the rest goes on."""
         records = (_record(item, number) for number, item in enumerate(items, 1))
-        options = Options(scores=True)
+        options = Options(scores=True, given_entities=given_entities)
         while True:
             chunk = list(islice(records, buffer))
             if not chunk:
                 return
             good = [record for record in chunk if record.error is None]
-            predictions = dict(zip(map(id, good), self.predictor.predict([r.document.text for r in good])))
+            given = [r.document.entities for r in good] if given_entities else None
+            predictions = dict(zip(map(id, good), self.predictor.predict([r.document.text for r in good], given)))
             for record in chunk:
                 if record.error is not None:
                     yield Annotation(record.id, None, error=record.error, _json=error_object(record, record.error))
@@ -96,11 +112,14 @@ def _record(item, number):
 
 def _annotation(record, prediction, options):
     text = record.document.text
+    entities = [Entity(e.type, e.start, e.end, text[e.start : e.end]) for e in prediction.entities]
     return Annotation(
         id=record.document.id,
         text=text,
-        entities=[Entity(e.type, e.start, e.end, text[e.start : e.end]) for e in prediction.entities],
+        entities=entities,
         relation_types=list(prediction.relation_types),
         relation_scores={label: float(p) for label, p in zip(prediction.labels, prediction.relation_scores)},
+        relations=[Relation(label, entities[head], entities[tail], probability)
+                   for head, tail, label, probability in prediction.relations],
         _json=output_object(record, prediction, options),
     )

@@ -3,7 +3,8 @@ the bundled one is, loading one into a ``Predictor``, its identity.
 
 A model directory holds ``nerelproc.json`` (labels, thresholds, windowing),
 ``tokenizer.json`` (the NER tokenizer), ``heads.npz``, optionally ``pairs.npz`` (the
-entity-pair CLS head, ``nerelproc train-pairs``) and either ``ct2/`` (the
+entity-pair CLS head, ``nerelproc train-pairs``) and ``relations.npz`` (the relation head,
+``nerelproc train-relations``), and either ``ct2/`` (the
 exported int8 encoder; needs only ctranslate2) or ``encoder/`` (a transformers
 checkpoint, as ``nerelproc train`` writes it; needs torch). Nothing here imports
 torch unless the torch backend is asked for.
@@ -21,12 +22,14 @@ from nerelproc.runtime.encoders import cores, ct2_encoder, torch_encoder
 from nerelproc.runtime.heads import Heads
 from nerelproc.runtime.pairs import PairHead
 from nerelproc.runtime.predictor import Predictor
+from nerelproc.runtime.relations import RELATIONS_FILE, RelationHead
 
 MODEL_NAME = "nerel-e5-small-int8"
 CONFIG_FILE = "nerelproc.json"
 PAIRS_FILE = "pairs.npz"
 OPTIONAL = ("train_config", "log_vars", "quantization", "exported_from", "ner_o_bias", "calibration",
-            "pair_weight", "pairs")  # written only when set
+            "pair_weight", "pairs", "relation_thresholds", "relation_thresholds_given", "relation_rule",
+            "relations")  # written only when set
 
 
 @dataclass
@@ -57,6 +60,10 @@ class Bundle:
     calibration: dict | None = None  # what `nerelproc calibrate` measured when it set the decisions
     pair_weight: float | None = None  # of the pair head in the CLS probability (pairs.py); None: no pair head
     pairs: dict | None = None  # how `nerelproc train-pairs` trained and chose the pair head
+    relation_thresholds: list | None = None  # per relation type, over predicted entities; None: no relation head
+    relation_thresholds_given: list | None = None  # the same over given entities (annotate --given-entities)
+    relation_rule: str | None = None  # "union" or "filter": how relations and relation_types agree (predictor.py)
+    relations: dict | None = None  # how `nerelproc train-relations` trained and chose the relation head
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -103,6 +110,12 @@ def load_predictor(model_dir=None, backend="auto", threads=0, batch_windows=1):
             raise FileNotFoundError(f"{model_dir} has no {PAIRS_FILE}, which its {CONFIG_FILE} uses "
                                     f"(pair_weight {bundle.pair_weight}): copy the whole model directory")
         pair_head = PairHead.load(model_dir / PAIRS_FILE)
+    relation_head = None
+    if bundle.relation_thresholds is not None:
+        if not (model_dir / RELATIONS_FILE).is_file():
+            raise FileNotFoundError(f"{model_dir} has no {RELATIONS_FILE}, which its {CONFIG_FILE} uses "
+                                    "(relation_thresholds): copy the whole model directory")
+        relation_head = RelationHead.load(model_dir / RELATIONS_FILE)
     if backend == "auto":
         backend = "ct2" if (model_dir / "ct2").exists() else "torch"
     needs = {"ct2": ("ct2", "the exported encoder; export the run, or use --backend torch"),
@@ -118,7 +131,8 @@ def load_predictor(model_dir=None, backend="auto", threads=0, batch_windows=1):
         encode_batch = torch_encoder(model_dir / "encoder", threads)
     else:
         raise ValueError(f"unknown backend {backend!r}")
-    return Predictor(tokenizer, heads, bundle, encode_batch, batch_windows, pair_head=pair_head, workers=workers)
+    return Predictor(tokenizer, heads, bundle, encode_batch, batch_windows, pair_head=pair_head, workers=workers,
+                     relation_head=relation_head)
 
 
 def model_identity(model_dir=None):
@@ -129,7 +143,7 @@ def model_identity(model_dir=None):
 
     model_dir = Path(model_dir) if model_dir else default_model_dir()
     digest = hashlib.sha256()
-    names = [CONFIG_FILE, "tokenizer.json", "heads.npz", PAIRS_FILE]
+    names = [CONFIG_FILE, "tokenizer.json", "heads.npz", PAIRS_FILE, RELATIONS_FILE]
     for sub in ("ct2", "encoder"):
         if (model_dir / sub).is_dir():
             names += sorted(f"{sub}/{p.name}" for p in (model_dir / sub).iterdir() if p.is_file())

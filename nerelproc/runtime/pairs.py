@@ -51,9 +51,10 @@ class PairHead:
     def save(self, path):
         np.savez(path, **{name: getattr(self, name) for name in PAIR_PARAMS})
 
-    def logits(self, features, types, a, b, distance):
+    def logits(self, features, types, a, b, distance, extra=None):
         """``[pairs, labels]`` for entities ``features [E, 2 * hidden]``, ``types [E]`` and the
-        pairs ``(a[p], b[p])`` with distance buckets ``distance[p]``.
+        pairs ``(a[p], b[p])`` with distance buckets ``distance[p]``; ``extra [pairs, width]``, if
+        given, is added to the hidden layer's input (the relation head's context).
 
         The hidden layer reads ``[e_a, e_b, e_a * e_b, type_a, type_b, distance]``; all but the
         product are split off and computed once per entity (or bucket), not once per pair.
@@ -66,6 +67,8 @@ class PairHead:
         second = entity @ w_b + kinds @ w_tb
         near = self.distance_embedding @ w_d + self.hidden_bias  # [buckets, width]
         hidden = first[a] + second[b] + near[distance] + (entity[a] * entity[b]) @ w_ab
+        if extra is not None:
+            hidden = hidden + extra
         return gelu(hidden) @ self.out_weight + self.out_bias
 
 
@@ -83,6 +86,23 @@ def candidate_pairs(first, last):
     gap = np.maximum(0, np.maximum(first[a] - last[b], first[b] - last[a]))
     near = (a != b) & (gap <= MAX_DISTANCE)
     return a[near], b[near], np.searchsorted(DISTANCE_BUCKETS, gap[near])
+
+
+def entity_token_spans(entities, offsets, entity_types):
+    """Per entity, ``(type index, first token, last token)`` over the tokens its spans touch, or
+    None for an entity of an unknown type or without a token (a discontinuous one: its extent)."""
+    starts, ends = offsets.T
+    real = ends > starts
+    spans = []
+    for entity in entities:
+        covered = np.zeros(len(starts), bool)
+        for start, end in entity.spans:
+            covered |= real & (starts < end) & (ends > start)
+        tokens = np.flatnonzero(covered)
+        known = entity.type in entity_types
+        spans.append((entity_types.index(entity.type), int(tokens[0]), int(tokens[-1]))
+                     if len(tokens) and known else None)
+    return spans
 
 
 def entity_features(states, first, last):

@@ -16,13 +16,17 @@ Two guarantees shape this module:
   change a bit of it (``tests/test_annotate.py``).
 - **Memory is bounded by a window, not by the document.** The encoder states of a
   window are turned into the log-probabilities of its uncertain NER tags (``decoding.py``),
-  a partial CLS pooling and, with a pair head, its entity pairs' max logits (``pairs.py``)
-  as soon as they exist, then dropped.
+  a partial CLS pooling, with a pair head its entity pairs' max logits (``pairs.py``) and,
+  with a relation head, its pairs' relation scores over the lowest threshold
+  (``relations.py``) as soon as they exist, then dropped.
+
+With ``given`` entities (``annotate --given-entities``) a document's entities are the
+caller's: the pair and relation heads read those instead of the decoded ones.
 """
 
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -30,7 +34,8 @@ from threadpoolctl import threadpool_limits
 from nerelproc.io.document import Entity
 from nerelproc.runtime.decoding import constrained_tags, uncertain_pairs
 from nerelproc.runtime.heads import combine_cls_partials, sigmoid
-from nerelproc.runtime.pairs import NO_PAIR, tag_spans, window_pair_logits
+from nerelproc.runtime.pairs import NO_PAIR, entity_token_spans, tag_spans, window_pair_logits
+from nerelproc.runtime.relations import decide, keep_best, logit, window_relations
 from nerelproc.runtime.tagging import TagScheme
 from nerelproc.runtime.windows import encode, plan_windows, window_inputs
 
@@ -41,14 +46,17 @@ class Prediction:
     relation_scores: np.ndarray  # [labels] probabilities
     relation_types: list  # names over the thresholds
     labels: list  # the names of relation_scores' entries
+    relations: list = field(default_factory=list)  # [(head, tail, label, probability)]: indices into entities
 
 
 class _DocumentState:
     """What is kept of one document while its windows are encoded."""
 
-    def __init__(self, text, encoded, windows, channels):
+    def __init__(self, text, encoded, windows, channels, given=None, given_spans=None):
         self.text, self.encoded, self.windows = text, encoded, windows
         self.channels = channels
+        self.given, self.given_spans = given, given_spans  # the caller's entities and their token spans
+        self.relation_logits = {}  # with a relation head: {(key a, key b, label): best logit}
         self.ner_pieces = [None] * len(windows)  # per window: its uncertain (token, channel) pairs
         self.cls_partials = [None] * len(windows)
         self.pair_logits = None  # with a pair head: the max over the windows' pairs [labels]
@@ -56,7 +64,7 @@ class _DocumentState:
 
 class Predictor:
     def __init__(self, tokenizer, heads, config, encode_batch, batch_windows=1, tasks=("ner", "cls"),
-                 pair_head=None, workers=1):
+                 pair_head=None, workers=1, relation_head=None):
         self.tokenizer = tokenizer
         self.heads = heads
         self.config = config
@@ -72,15 +80,22 @@ class Predictor:
         self.o_bias = float(config.ner_o_bias or 0.0)  # None in models calibrated before it existed
         self.pair_head = pair_head  # pairs.PairHead or None
         self.pair_weight = float(getattr(config, "pair_weight", None) or 0.0)
+        self.relation_head = relation_head  # relations.RelationHead or None
+        self.relation_thresholds = _array(getattr(config, "relation_thresholds", None))
+        given = _array(getattr(config, "relation_thresholds_given", None))
+        self.relation_thresholds_given = self.relation_thresholds if given is None else given
+        self.relation_rule = getattr(config, "relation_rule", None) or "union"  # how relations meet relation_types
 
-    def predict(self, texts):
-        return [self.finish(document) for document in self.encode_documents(texts)]
+    def predict(self, texts, given=None):
+        """``Prediction`` per text; ``given``: per text, its own entities (or None to predict them)."""
+        return [self.finish(document) for document in self.encode_documents(texts, given)]
 
-    def encode_documents(self, texts):
+    def encode_documents(self, texts, given=None):
         """Run the encoder and heads: per document, what ``finish`` decodes (compact: the
-        uncertain NER pairs and the CLS poolings), so that decisions can be re-tuned without
-        running the encoder again (``nerelproc calibrate``)."""
-        documents = [self._plan(text) for text in texts]
+        uncertain NER pairs, the CLS poolings, the scored pairs), so that decisions can be
+        re-tuned without running the encoder again (``nerelproc calibrate``)."""
+        given = given or [None] * len(texts)
+        documents = [self._plan(text, entities) for text, entities in zip(texts, given)]
         self._encode_batches(documents, list(self._equal_length_batches(documents)))
         return documents
 
@@ -96,7 +111,7 @@ class Predictor:
     def _run_batch(self, documents, batch):
         inputs = [window_inputs(documents[d].encoded, documents[d].windows[k], self.cls_id, self.sep_id)
                   for d, k in batch]
-        return [self._window_outputs(documents[d].windows[k], states[1:-1])  # drop <s> and </s>
+        return [self._window_outputs(documents[d], documents[d].windows[k], states[1:-1])  # drop <s> and </s>
                 for (d, k), states in zip(batch, self.encode_batch(inputs))]
 
     def windows_of(self, text):
@@ -115,10 +130,12 @@ class Predictor:
                 self._consume(document, k, states)
                 yield document, k, states
 
-    def _plan(self, text):
+    def _plan(self, text, given=None):
         encoded = encode(self.tokenizer, text)
         windows = plan_windows(len(encoded.ids), self.config.max_length, self.config.stride)
-        return _DocumentState(text, encoded, windows, self.scheme.channels)
+        given_spans = None if given is None else entity_token_spans(given, encoded.offsets,
+                                                                    list(self.scheme.entity_types))
+        return _DocumentState(text, encoded, windows, self.scheme.channels, given, given_spans)
 
     def _equal_length_batches(self, documents):
         """``[(document, window), ...]`` groups of at most ``batch_windows`` windows of one length."""
@@ -133,31 +150,61 @@ class Predictor:
                 yield group[start : start + self.batch_windows]
 
     def _consume(self, document, k, states):
-        self._store(document, k, self._window_outputs(document.windows[k], states))
+        self._store(document, k, self._window_outputs(document, document.windows[k], states))
 
-    def _window_outputs(self, window, states):
-        """One window's states -> ``(ner_piece, cls_partial, pair_logits)``: its owned tokens'
-        uncertain NER pairs, its share of the CLS pooling and, with a pair head, the max logits
-        of the pairs among its entities (decoded over the whole window, overlap included, so a
-        near pair cut by one window's edge is whole in the next). Reads nothing but its inputs."""
+    def _window_outputs(self, document, window, states):
+        """One window's states -> ``(ner_piece, cls_partial, pair_logits, relations)``: its owned
+        tokens' uncertain NER pairs, its share of the CLS pooling, with a pair head the max
+        logits of the pairs among its entities, and with a relation head its pairs' relation
+        scores over the lowest threshold (``(found, keys)``). The entities are decoded over the
+        whole window, overlap included, so a near pair cut by one window's edge is whole in the
+        next; with given entities, they are those whole in the window. Reads nothing but its
+        inputs (the document's plan, the window, its states)."""
         lo, hi = window.own_start - window.start, window.own_end - window.start
         pairs = self.pair_head is not None and "cls" in self.tasks
-        ner_piece = cls_partial = pair_logits = None
-        if "ner" in self.tasks or pairs:
-            log_probs = self.heads.ner_log_probs(states if pairs else states[lo:hi])
+        relations = self.relation_head is not None
+        decoded = (pairs or relations) and document.given is None  # the pairs need the whole window's tags
+        ner_piece = cls_partial = pair_logits = found = None
+        if "ner" in self.tasks or decoded:
+            log_probs = self.heads.ner_log_probs(states if decoded else states[lo:hi])
         if "ner" in self.tasks:
-            ner_piece = uncertain_pairs(log_probs[lo:hi] if pairs else log_probs, window.own_start)
+            ner_piece = uncertain_pairs(log_probs[lo:hi] if decoded else log_probs, window.own_start)
         if "cls" in self.tasks:
             cls_partial = self.heads.cls_partial(states[lo:hi])
+        if pairs or relations:
+            types, first, last, keys = (self._given_in_window(document, window) if document.given is not None
+                                        else self._decoded_in_window(window, log_probs))
         if pairs:
-            pair_logits = window_pair_logits(self.pair_head, states, *self.window_entities(log_probs))
-        return ner_piece, cls_partial, pair_logits
+            pair_logits = window_pair_logits(self.pair_head, states, types, first, last)
+        if relations:
+            thresholds = self.relation_thresholds if document.given is None else self.relation_thresholds_given
+            found = window_relations(self.relation_head, states, types, first, last, float(logit(min(thresholds))))
+            found = (found, keys)
+        return ner_piece, cls_partial, pair_logits, found
+
+    def _decoded_in_window(self, window, log_probs):
+        """``(types, first, last, keys)``: the window's decoded entities, keyed in the whole
+        document by ``(type, first token, last token)``."""
+        types, first, last = self.window_entities(log_probs)
+        keys = list(zip(types.tolist(), (first + window.start).tolist(), (last + window.start).tolist()))
+        return types, first, last, keys
+
+    @staticmethod
+    def _given_in_window(document, window):
+        """``(types, first, last, keys)``: the given entities whole in the window, keyed by their
+        position in the document's list."""
+        keys = [i for i, span in enumerate(document.given_spans)
+                if span is not None and window.start <= span[1] and span[2] < window.end]
+        types, first, last = (np.array([document.given_spans[i][c] for i in keys], np.int64) for c in range(3))
+        return types, first - window.start, last - window.start, keys
 
     @staticmethod
     def _store(document, k, outputs):
-        document.ner_pieces[k], document.cls_partials[k], logits = outputs
+        document.ner_pieces[k], document.cls_partials[k], logits, relations = outputs
         if logits is not None:  # a max: the same whatever the windows' order
             document.pair_logits = logits if document.pair_logits is None else np.maximum(document.pair_logits, logits)
+        if relations is not None:
+            keep_best(document.relation_logits, relations[1], relations[0])
 
     def window_entities(self, log_probs):
         """``(types, first, last)``: the entities a whole window's NER log-probabilities decode to
@@ -168,11 +215,35 @@ class Predictor:
     def finish(self, document, o_bias=None):
         """A ``Prediction`` from an ``encode_documents`` result (``o_bias``: the model's by default)."""
         o_bias = self.o_bias if o_bias is None else o_bias
-        tags = self.decode_tags(len(document.encoded.ids), document.channels, document.ner_pieces, o_bias)
-        entities = self.scheme.decode(tags, document.encoded.offsets, document.text)
+        if document.given is None:
+            tags = self.decode_tags(len(document.encoded.ids), document.channels, document.ner_pieces, o_bias)
+            entities = self.scheme.decode(tags, document.encoded.offsets, document.text)
+        else:
+            entities = list(document.given)
         scores = self.relation_scores(document)
-        chosen = [label for label, score, t in zip(self.labels, scores, self.thresholds) if score >= t]
-        return Prediction(entities, scores, sorted(chosen), self.labels)
+        chosen = {label for label, score, t in zip(self.labels, scores, self.thresholds) if score >= t}
+        relations = self.relations(document, entities)
+        if self.relation_rule == "filter":  # a relation stands only where its type is among the labels
+            relations = [r for r in relations if r[2] in chosen]
+        else:  # "union": a relation found adds its type to the labels
+            chosen |= {r[2] for r in relations}
+        return Prediction(entities, scores, sorted(chosen), self.labels, relations)
+
+    def relations(self, document, entities):
+        """``[(head, tail, label, probability)]`` over ``entities`` (the document's final list)."""
+        if self.relation_head is None or not document.relation_logits:
+            return []
+        if document.given is not None:
+            return decide(document.relation_logits, {i: i for i in range(len(entities))},
+                          self.relation_thresholds_given, self.labels)
+        position = {entity: p for p, entity in enumerate(entities)}
+        index = {}
+        for key in {k for pair in document.relation_logits for k in pair[:2]}:
+            entity = self.scheme.entity_at(self.scheme.entity_types[key[0]], key[1], key[2],
+                                           document.encoded.offsets, document.text)
+            if entity in position:
+                index[key] = position[entity]
+        return decide(document.relation_logits, index, self.relation_thresholds, self.labels)
 
     def relation_scores(self, document):
         """The CLS probabilities ``[labels]`` of an ``encode_documents`` result."""
@@ -185,4 +256,9 @@ class Predictor:
 
 
 def entities_with_ids(entities):
-    return [Entity(e.type, e.spans, f"T{i}") for i, e in enumerate(entities, 1)]
+    """Predicted entities numbered T1, T2, ...; given ones (which have ids) keep theirs."""
+    return [e if e.id else Entity(e.type, e.spans, f"T{i}") for i, e in enumerate(entities, 1)]
+
+
+def _array(values):
+    return None if values is None else np.asarray(values, dtype=np.float32)

@@ -67,10 +67,16 @@ class TagScheme:
                 continue
             entity_type = self.entity_types[channel // self.layers]
             for first, last in tag_runs(column):
-                span = _char_span(offsets, first, last, text)
-                if span is not None:
-                    entities.add(Entity(entity_type, (span,)))
+                entity = self.entity_at(entity_type, first, last, offsets, text)
+                if entity is not None:
+                    entities.add(entity)
         return sorted(entities, key=lambda e: (e.start, -e.end, e.type))
+
+    @staticmethod
+    def entity_at(entity_type, first, last, offsets, text):
+        """The entity a run of tokens ``first..last`` decodes to (None if it covers no character)."""
+        span = _char_span(offsets, first, last, text)
+        return None if span is None else Entity(entity_type, (span,))
 
 
 def tag_runs(column):

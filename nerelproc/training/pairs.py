@@ -23,7 +23,8 @@ from torch import nn
 
 from nerelproc.io.document import relation_type
 from nerelproc.runtime.bundle import PAIRS_FILE, Bundle, load_predictor
-from nerelproc.runtime.pairs import DISTANCE_BUCKETS, PairHead, candidate_pairs, entity_features
+from nerelproc.runtime.pairs import DISTANCE_BUCKETS, PairHead, candidate_pairs, entity_features, entity_token_spans
+from nerelproc.runtime.relations import context_features
 from nerelproc.training.calibration import gold_labels, set_decisions
 from nerelproc.training.thresholds import tune
 
@@ -44,12 +45,13 @@ class PairModel(nn.Module):
         self.out = nn.Linear(width, n_labels)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, features, types, a, b, distance):
+    def forward(self, features, types, a, b, distance, extra=None):
         gelu = lambda x: nn.functional.gelu(x, approximate="tanh")
         entity = gelu(self.entity(self.dropout(features)))
         x = torch.cat([entity[a], entity[b], entity[a] * entity[b], self.type_embedding(types[a]),
                        self.type_embedding(types[b]), self.distance_embedding(distance)], 1)
-        return self.out(self.dropout(gelu(self.hidden(x))))
+        hidden = self.hidden(x) if extra is None else self.hidden(x) + extra
+        return self.out(self.dropout(gelu(hidden)))
 
     def export(self):
         weights = lambda layer: layer.weight.detach().numpy().T.copy()
@@ -61,11 +63,14 @@ class PairModel(nn.Module):
 class Pairs:
     """Every window's pair inputs, flat: entities of all windows stacked, pairs indexing them."""
 
-    def __init__(self, n_docs, n_labels, hidden):
+    def __init__(self, n_docs, n_labels, hidden, context=False):
         self.n_docs, self.n_labels = n_docs, n_labels
-        self.parts = {name: [] for name in ("features", "types", "a", "b", "distance", "y", "doc")}
+        self.context = context  # also keep each pair's context (the relation head's input), in float16
+        names = ("features", "types", "a", "b", "distance", "y", "doc") + (("context",) if context else ())
+        self.parts = {name: [] for name in names}
         self.n_entities = 0
-        self.empty = {"features": np.zeros((0, 2 * hidden), np.float32), "y": np.zeros((0, n_labels), np.float32)}
+        self.empty = {"features": np.zeros((0, 2 * hidden), np.float32), "y": np.zeros((0, n_labels), np.float32),
+                      "context": np.zeros((0, hidden), np.float16)}
 
     def add(self, doc, states, types, first, last, relations=None):
         """One window's entities (window token indices); ``relations``: ``{(i, j): [labels]}``."""
@@ -80,6 +85,8 @@ class Pairs:
                             ("a", a + self.n_entities), ("b", b + self.n_entities), ("distance", distance),
                             ("y", y), ("doc", np.full(len(a), doc))):
             self.parts[name].append(value)
+        if self.context:
+            self.parts["context"].append(context_features(states, first, last, a, b).astype(np.float16))
         self.n_entities += len(first)
 
     def tensors(self):
@@ -91,16 +98,8 @@ class Pairs:
 def gold_entities(document, encoded, entity_types, labels):
     """``(spans, relations)``: per gold entity id its ``(type, first token, last token)``, and the
     R-lines between two such entities as ``(label, arg1 id, arg2 id)``."""
-    starts, ends = encoded.offsets.T
-    real = ends > starts
-    spans = {}
-    for entity in document.entities:
-        covered = np.zeros(len(starts), bool)
-        for start, end in entity.spans:
-            covered |= real & (starts < end) & (ends > start)
-        tokens = np.flatnonzero(covered)
-        if len(tokens) and entity.type in entity_types:
-            spans[entity.id] = (entity_types.index(entity.type), tokens[0], tokens[-1])
+    token_spans = entity_token_spans(document.entities, encoded.offsets, list(entity_types))
+    spans = {entity.id: span for entity, span in zip(document.entities, token_spans) if span is not None}
     relations = []
     for line in document.relations:
         args = [arg.split(":", 1)[-1] for arg in line.split("\t")[1].split()[1:3]]
@@ -122,11 +121,12 @@ def in_window(spans, relations, window):
     return types, first - window.start, last - window.start, pair_labels
 
 
-def collect(predictor, documents, gold, progress=None):
+def collect(predictor, documents, gold, progress=None, context=False):
     """``(Pairs, cls_probs [docs, labels])``: the encoder run once over ``documents``, window by
-    window; ``gold``: pairs of the gold entities (with labels), else of the predicted ones."""
+    window; ``gold``: pairs of the gold entities (with labels), else of the predicted ones;
+    ``context``: keep each pair's context too."""
     labels, types = predictor.labels, list(predictor.scheme.entity_types)
-    pairs, cls_probs = Pairs(len(documents), len(labels), predictor.heads.ner_weight.shape[0]), []
+    pairs, cls_probs = Pairs(len(documents), len(labels), predictor.heads.ner_weight.shape[0], context), []
     for d, document in enumerate(progress(documents) if progress else documents):
         state, entities = None, None
         for state, k, states in predictor.windows_of(document.text):

@@ -1,0 +1,134 @@
+"""Relations (NEREL R-lines) between a document's entities, in numpy.
+
+The relation head (``relations.npz``, written by ``nerelproc train-relations``) has the form
+of the entity-pair CLS head (``pairs.py``: the same ``PairHead`` math) but is trained for
+pairs, not for the document's max: one sigmoid per relation type for every ordered pair of
+entities at most 64 tokens apart, the first entity being ``Arg1``.
+
+It runs where the pairs are encoded, window by window, on the window's states and the
+entities of that window (the ones its NER tags decode to, or the caller's own entities with
+``--given-entities``). A window keeps only the (pair, label) scores over the lowest
+threshold, so memory stays bounded by a window; a pair seen by two windows keeps its higher
+score (a max: the windows' order cannot change it). A document's relations are the pairs of
+its own final entities whose score passes the label's threshold.
+"""
+
+import numpy as np
+
+from nerelproc.runtime.pairs import PAIR_PARAMS, PairHead, candidate_pairs, entity_features
+
+RELATIONS_FILE = "relations.npz"
+NOT_ALLOWED = -30.0  # the logit of a label the pair's two entity types never hold in training
+
+
+class RelationHead(PairHead):
+    """The pair head's parameters and math, plus two things a relation needs:
+
+    - ``context_weight [hidden, width]``: the words between the two entities (the max over
+      their tokens' states, SpERT's context) enter the hidden layer;
+    - ``allowed [types, types, labels]``: which labels an (Arg1 type, Arg2 type) pair ever
+      holds in the training data (WORKS_AS: PERSON to PROFESSION, never CITY to DATE); the
+      others get ``NOT_ALLOWED``.
+    """
+
+    def __init__(self, *params, context_weight=None, allowed=None):
+        super().__init__(*params)
+        self.context_weight = None if context_weight is None else context_weight.astype(np.float32)
+        self.allowed = None if allowed is None else np.asarray(allowed, bool)
+
+    @classmethod
+    def load(cls, path):
+        with np.load(path) as arrays:
+            optional = {name: arrays[name] for name in ("context_weight", "allowed") if name in arrays.files}
+            return cls(*(arrays[name] for name in PAIR_PARAMS), **optional)
+
+    def save(self, path):
+        optional = {name: getattr(self, name) for name in ("context_weight", "allowed")
+                    if getattr(self, name) is not None}
+        np.savez(path, **{name: getattr(self, name) for name in PAIR_PARAMS}, **optional)
+
+    def window_logits(self, states, types, first, last, a, b, distance):
+        """``[pairs, labels]`` for the pairs ``(a, b)`` of one window's entities."""
+        features = entity_features(states, first, last)
+        extra = None
+        if self.context_weight is not None:
+            extra = context_features(states, first, last, a, b) @ self.context_weight
+        logits = self.logits(features, types, a, b, distance, extra)
+        if self.allowed is None:
+            return logits
+        return np.where(self.allowed[types[a], types[b]], logits, np.float32(NOT_ALLOWED))
+
+
+def context_features(states, first, last, a, b, reach=64):
+    """``[pairs, hidden]``: per pair, the max of the states of the tokens strictly between its two
+    entities (zeros where they touch, overlap or nest). A sparse table of maxima over spans of
+    1, 2, 4, ... 64 tokens answers each pair with two lookups, whatever the gap."""
+    a_first = last[a] < first[b]
+    lo = np.where(a_first, last[a] + 1, last[b] + 1)
+    hi = np.where(a_first, first[b] - 1, first[a] - 1)
+    size = hi - lo + 1
+    gap = size > 0
+    out = np.zeros((len(a), states.shape[1]), np.float32)
+    if not gap.any():
+        return out
+    levels = [states]
+    while (1 << len(levels)) <= min(reach, int(size[gap].max())):
+        previous, step = levels[-1], 1 << (len(levels) - 1)
+        levels.append(np.maximum(previous[:-step], previous[step:]))
+    level = np.floor(np.log2(np.maximum(size, 1))).astype(np.int64)
+    for k in np.unique(level[gap]):
+        rows = np.flatnonzero(gap & (level == k))
+        table = levels[k]
+        out[rows] = np.maximum(table[lo[rows]], table[hi[rows] - (1 << k) + 1])
+    return out
+
+
+def logit(probability):
+    probability = np.clip(np.asarray(probability, np.float64), 1e-6, 1 - 1e-6)
+    return np.log(probability / (1 - probability))
+
+
+def window_relations(head, states, types, first, last, floor):
+    """``(a, b, label, logit)`` arrays: the window's ordered entity pairs ``(a[i], b[i])`` (indices
+    into the window's entities) whose logit for ``label[i]`` is at least ``floor``."""
+    a, b, distance = candidate_pairs(first, last)
+    if not len(a):
+        return None
+    logits = head.window_logits(states, types, first, last, a, b, distance)
+    pair, label = np.nonzero(logits >= floor)
+    return a[pair], b[pair], label, logits[pair, label]
+
+
+def keep_best(scores, keys, found):
+    """Merge one window's ``found`` (from ``window_relations``) into ``scores``:
+    ``{(key a, key b, label): logit}``, a pair's best logit over windows; ``keys[i]`` names the
+    window's entity ``i`` in the whole document."""
+    if found is None:
+        return
+    for a, b, label, value in zip(*(column.tolist() for column in found)):
+        key = (keys[a], keys[b], label)
+        if value > scores.get(key, -np.inf):
+            scores[key] = value
+
+
+def decide(scores, index, thresholds, labels):
+    """``[(head, tail, label name, probability)]``: the scored pairs of entities found in
+    ``index`` (document key -> position in the output's entity list) over their label's
+    threshold, in the order (head, tail, label). Two keys may name one entity (the same run in
+    two nesting layers): such a pair keeps its best score, and an entity is never paired with
+    itself."""
+    best = {}
+    for (key_a, key_b, label), value in scores.items():
+        head, tail = index.get(key_a), index.get(key_b)
+        if head is not None and tail is not None and head != tail:
+            best[head, tail, label] = max(value, best.get((head, tail, label), -np.inf))
+    out = []
+    for (head, tail, label), value in sorted(best.items()):
+        probability = float(1 / (1 + np.exp(-value)))
+        if probability >= thresholds[label]:
+            out.append((head, tail, labels[label], probability))
+    return out
+
+
+def format_relation_line(number, label, head_id, tail_id):
+    return f"R{number}\t{label} Arg1:{head_id} Arg2:{tail_id}"

@@ -1,0 +1,268 @@
+"""``nerelproc train-relations``: train the relation head (``runtime/relations.py``) on an
+exported model's frozen encoder, tune its thresholds on dev and add it to the model directory.
+
+The encoder runs once over train and dev, window by window as ``annotate`` runs it. A
+window's training pairs are its gold entities whole in the window (every ordered pair at most
+64 tokens apart, with the words between them as context), each labelled with the relation types the R-lines give it; every pair, with
+or without a relation, is in the loss (BCE per relation type). A label is only ever given to a
+pair of entity types that holds it somewhere in train (``RelationHead.allowed``). The epoch is
+chosen on dev's gold pairs (micro-F1 at the best single threshold).
+
+Then the head runs inside the predictor over dev, as ``annotate`` runs it, twice: on the
+entities the model predicts and on dev's gold entities (``--given-entities``). Each gets its
+own thresholds (one global, or per label shrunk halfway to it, chosen by 2-fold CV over dev
+documents as ``calibrate`` chooses the CLS thresholds), scored strictly: label and both
+arguments' type and spans exact. Last, how relations and the CLS labels are made to agree
+(``union``: a relation's type joins the labels; ``filter``: a relation stands only where its
+type is a label) is chosen on dev by CLS score plus relation F1.
+"""
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from nerelproc.evaluation.score import f1_score
+from nerelproc.io.document import relation_type
+from nerelproc.runtime.bundle import Bundle, load_predictor
+from nerelproc.runtime.pairs import PAIR_PARAMS
+from nerelproc.runtime.relations import RELATIONS_FILE, RelationHead
+from nerelproc.training.calibration import gold_labels
+from nerelproc.training.pairs import PairModel, collect
+from nerelproc.training.thresholds import GRID, cross_validate, micro_macro
+
+DOCS_PER_BATCH = 4
+FLOOR = 0.05  # the lowest threshold a tuned label can get (the grid's first step)
+
+
+def gold_relations(document):
+    """The document's gold relations as a set of ``(label, arg1 key, arg2 key)`` (entity keys:
+    type and sorted spans), and how many R-lines have an argument that is not one of its T-lines."""
+    keys = {entity.id: entity.key for entity in document.entities}
+    out, unresolved = set(), 0
+    for line in document.relations:
+        args = [arg.split(":", 1)[-1] for arg in line.split("\t")[1].split()[1:3]]
+        if len(args) == 2 and all(arg in keys for arg in args):
+            out.add((relation_type(line), keys[args[0]], keys[args[1]]))
+        else:
+            unresolved += 1
+    return out, unresolved
+
+
+class Candidates:
+    """Scored relations over a set of documents, flat, each marked right or wrong by the gold."""
+
+    def __init__(self, predictions, documents, labels):
+        rows, self.n_gold = [], np.zeros((len(documents), len(labels)), np.int64)
+        for d, (prediction, document) in enumerate(zip(predictions, documents)):
+            gold, _ = gold_relations(document)
+            for label, _, _ in gold:
+                if label in labels:
+                    self.n_gold[d, labels.index(label)] += 1
+            for head, tail, label, probability in prediction.relations:
+                key = (label, prediction.entities[head].key, prediction.entities[tail].key)
+                rows.append((d, labels.index(label), probability, key in gold))
+        self.doc, self.label, self.prob, self.hit = (np.array([r[c] for r in rows]).reshape(-1) for c in range(4))
+        self.doc, self.label = self.doc.astype(np.int64), self.label.astype(np.int64)
+        self.prob, self.hit = self.prob.astype(np.float64), self.hit.astype(bool)
+
+    def counts(self, thresholds, docs=None):
+        """``(tp, fp, fn)`` per label at ``thresholds`` over ``docs`` (all by default)."""
+        n_labels = self.n_gold.shape[1]
+        inside = np.ones(len(self.doc), bool) if docs is None else np.isin(self.doc, docs)
+        chosen = inside & (self.prob >= thresholds[self.label])
+        tp = np.bincount(self.label[chosen & self.hit], minlength=n_labels)
+        fp = np.bincount(self.label[chosen & ~self.hit], minlength=n_labels)
+        gold = self.n_gold if docs is None else self.n_gold[docs]
+        return tp, fp, gold.sum(0) - tp
+
+    def micro(self, thresholds, docs=None):
+        tp, fp, fn = self.counts(thresholds, docs)
+        return float(f1_score(tp.sum(), fp.sum(), fn.sum()))
+
+
+def fit_global(candidates, docs):
+    n_labels = candidates.n_gold.shape[1]
+    scores = [candidates.micro(np.full(n_labels, t), docs) for t in GRID]
+    return np.full(n_labels, GRID[int(np.argmax(scores))])
+
+
+def fit_shrunk(candidates, docs, min_gold=3):
+    """Per label, halfway between its own best threshold and the global one (the global one for
+    a label with fewer than ``min_gold`` gold relations in ``docs``)."""
+    base = fit_global(candidates, docs)
+    own = base.copy()
+    gold = candidates.n_gold[docs].sum(0)
+    per_grid = np.stack([candidates.counts(np.full(len(base), t), docs) for t in GRID])  # [grid, 3, labels]
+    f1 = f1_score(per_grid[:, 0], per_grid[:, 1], per_grid[:, 2])  # [grid, labels]
+    for label in np.flatnonzero(gold >= min_gold):
+        own[label] = GRID[int(np.argmax(f1[:, label]))]
+    return (base + own) / 2
+
+
+MODES = {"global": fit_global, "shrunk": fit_shrunk}  # a tie goes to the first
+
+
+def tune_relations(candidates, seed=13):
+    """``(thresholds, mode, cv)``: the mode with the best 2-fold CV micro-F1, refitted on all of dev."""
+    n_docs = len(candidates.n_gold)
+    fits = {mode: (lambda part, fit=fit: fit(candidates, part)) for mode, fit in MODES.items()}
+    cv = cross_validate(n_docs, fits, lambda t, part: candidates.micro(t, part), seed)
+    mode = max(cv, key=cv.get)
+    return MODES[mode](candidates, np.arange(n_docs)), mode, cv
+
+
+def train_head(train_set, n_types, n_labels, epochs, seed, evaluate, log):
+    """Train on every gold pair of the windows; ``evaluate(epoch, model)`` after each epoch.
+    One thread: the same bytes from the same command (as ``train-pairs``)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        tensors, doc = train_set
+        model = RelationModel(n_types, n_labels, hidden=tensors["features"].shape[1] // 2)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
+        by_doc = [torch.from_numpy(rows) for d in np.unique(doc) if len(rows := np.flatnonzero(doc == d))]
+        steps = epochs * -(-len(by_doc) // DOCS_PER_BATCH)
+        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-3, total_steps=steps, pct_start=0.1)
+        bce = nn.functional.binary_cross_entropy_with_logits
+        for epoch in range(1, epochs + 1):
+            model.train()
+            start = time.time()
+            order = rng.permutation(len(by_doc))
+            for i in range(0, len(order), DOCS_PER_BATCH):
+                rows = torch.cat([by_doc[k] for k in order[i : i + DOCS_PER_BATCH]])
+                used, local = torch.unique(torch.cat([tensors["a"][rows], tensors["b"][rows]]), return_inverse=True)
+                logits = model(tensors["features"][used], tensors["types"][used], local[: len(rows)],
+                               local[len(rows) :], tensors["distance"][rows], tensors["context"][rows].float())
+                loss = bce(logits, tensors["y"][rows], reduction="sum") / len(rows)
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+            log(f"relation head epoch {epoch}: loss {loss.item():.4f}, {time.time() - start:.0f} s")
+            evaluate(epoch, model)
+    finally:
+        torch.set_num_threads(threads)
+
+
+class RelationModel(PairModel):
+    """The torch twin of ``runtime.relations.RelationHead``: the pair model plus the context of
+    the words between the two entities, added to its hidden layer."""
+
+    def __init__(self, n_types, n_labels, hidden=384, width=256, dropout=0.2):
+        super().__init__(n_types, n_labels, hidden, width, dropout)
+        self.context = nn.Linear(hidden, width, bias=False)
+
+    def forward(self, features, types, a, b, distance, context):
+        return super().forward(features, types, a, b, distance, extra=self.context(self.dropout(context)))
+
+    def export(self, allowed=None):
+        pair = super().export()
+        return RelationHead(*(getattr(pair, name) for name in PAIR_PARAMS),
+                            context_weight=self.context.weight.detach().numpy().T.copy(), allowed=allowed)
+
+
+def allowed_labels(tensors, n_types, n_labels):
+    """``[types, types, labels]``: the labels each (Arg1 type, Arg2 type) holds in the training pairs."""
+    allowed = np.zeros((n_types, n_types, n_labels), bool)
+    pair, label = np.nonzero(tensors["y"].numpy() > 0)
+    types = tensors["types"].numpy()
+    allowed[types[tensors["a"].numpy()[pair]], types[tensors["b"].numpy()[pair]], label] = True
+    return allowed
+
+
+def pair_f1(model, dev_set, allowed):
+    """Micro-F1 on dev's gold pairs at the best single threshold (the epoch's score)."""
+    tensors, _ = dev_set
+    model.eval()
+    with torch.no_grad():
+        probs = torch.sigmoid(model(tensors["features"], tensors["types"], tensors["a"], tensors["b"],
+                                    tensors["distance"], tensors["context"].float())).numpy()
+    types = tensors["types"].numpy()
+    probs[~allowed[types[tensors["a"].numpy()], types[tensors["b"].numpy()]]] = 0.0
+    gold = tensors["y"].numpy() > 0
+    return max(micro_macro(probs, gold, t)[0] for t in GRID)
+
+
+def dev_run(predictor, dev_docs, given):
+    """The predictor over dev as ``annotate`` runs it: every relation over ``FLOOR``."""
+    predictions = []
+    for start in range(0, len(dev_docs), 16):
+        chunk = dev_docs[start : start + 16]
+        entities = [d.entities for d in chunk] if given else None
+        predictions += predictor.predict([d.text for d in chunk], entities)
+    return predictions
+
+
+def cls_score(predictions, gold, labels):
+    chosen = np.array([[label in p.relation_types for label in labels] for p in predictions])
+    return micro_macro(chosen.astype(float), gold, np.full(len(labels), 0.5))
+
+
+def train_relations(model_dir, train_docs, dev_docs, epochs=12, seed=0, threads=0, log=None):
+    """Train, choose and tune on dev, and write ``relations.npz`` and the relation decisions
+    into ``model_dir``. Returns what was chosen and measured (``Bundle.relations``)."""
+    from tqdm import tqdm
+
+    log = log or (lambda message: print(message, file=sys.stderr))
+    bar = lambda desc: (lambda docs: tqdm(docs, desc=desc, unit="doc", file=sys.stderr))
+    predictor = load_predictor(model_dir, threads=threads)
+    pair_head, predictor.pair_head, predictor.relation_head = predictor.pair_head, None, None  # states only
+    labels, n_types = predictor.labels, len(predictor.scheme.entity_types)
+    train_set, _ = collect(predictor, train_docs, gold=True, progress=bar("encoding train"), context=True)
+    dev_set, _ = collect(predictor, dev_docs, gold=True, progress=bar("encoding dev"), context=True)
+    if not train_set.parts["a"]:
+        raise ValueError("no training document has two gold entities near enough to pair")
+    train_set, dev_set = train_set.tensors(), dev_set.tensors()
+    allowed = allowed_labels(train_set[0], n_types, len(labels))
+    heads, scores = {}, {}
+
+    def evaluate(epoch, model):
+        heads[epoch], scores[epoch] = model.export(allowed), pair_f1(model, dev_set, allowed)
+        log(f"  dev gold pairs micro-F1 at epoch {epoch}: {scores[epoch]:.4f}")
+
+    train_head(train_set, n_types, len(labels), epochs, seed, evaluate, log)
+    epoch = max(scores, key=lambda e: (scores[e], -e))
+    predictor.pair_head, predictor.relation_head = pair_head, heads[epoch]
+    floor = np.full(len(labels), FLOOR, np.float32)
+    predictor.relation_thresholds = predictor.relation_thresholds_given = floor
+    predictor.relation_rule = "union"  # every relation over the floor reaches the candidates
+    tuned, measured = {}, {}
+    for name, given in (("predicted entities", False), ("given entities", True)):
+        candidates = Candidates(dev_run(predictor, dev_docs, given), dev_docs, labels)
+        tuned[name] = tune_relations(candidates)
+        measured[name] = round(candidates.micro(tuned[name][0]), 4)
+        log(f"dev relation micro-F1 over {name}: {measured[name]:.4f} ({tuned[name][1]} thresholds, "
+            f"CV {max(tuned[name][2].values()):.4f})")
+    predictor.relation_thresholds = tuned["predicted entities"][0].astype(np.float32)
+    predictor.relation_thresholds_given = tuned["given entities"][0].astype(np.float32)
+    gold_cls = gold_labels(dev_docs, labels)
+    rules = {}
+    for rule in ("union", "filter"):
+        predictor.relation_rule = rule
+        predictions = dev_run(predictor, dev_docs, False)
+        micro, macro = cls_score(predictions, gold_cls, labels)
+        relation_f1 = Candidates(predictions, dev_docs, labels).micro(np.zeros(len(labels)))
+        rules[rule] = {"cls_micro": round(micro, 4), "cls_macro": round(macro, 4), "relations_f1": round(relation_f1, 4)}
+        log(f"dev with rule {rule}: CLS micro {micro:.4f}, macro {macro:.4f}, relation micro-F1 {relation_f1:.4f}")
+    rule = max(rules, key=lambda r: ((rules[r]["cls_micro"] + rules[r]["cls_macro"]) / 2 + rules[r]["relations_f1"],
+                                     r == "union"))
+    heads[epoch].save(Path(model_dir) / RELATIONS_FILE)
+    bundle = Bundle.load(model_dir)
+    bundle.relation_thresholds = [round(float(t), 4) for t in predictor.relation_thresholds]
+    bundle.relation_thresholds_given = [round(float(t), 4) for t in predictor.relation_thresholds_given]
+    bundle.relation_rule = rule
+    bundle.relations = {
+        "epochs": epochs, "seed": seed, "epoch": epoch,
+        "dev_gold_pairs_f1": {str(e): round(s, 4) for e, s in sorted(scores.items())},
+        "thresholds": {name: {"mode": t[1], "cv": t[2]} for name, t in tuned.items()},
+        "dev_relations_f1": measured, "rules": rules,
+        "trained_on": f"{len(train_docs)} documents", "chosen_on": f"{len(dev_docs)} documents"}
+    bundle.save(model_dir)
+    log(f"relation head of epoch {epoch}, rule {rule}: wrote {Path(model_dir) / RELATIONS_FILE}")
+    return bundle.relations
