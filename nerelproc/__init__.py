@@ -6,11 +6,12 @@ The public API (see ``nerelproc.runtime.api``)::
     result = Annotator.load().annotate("Владимир Путин прилетел в Казань.")
 """
 
-__version__ = "0.1.0"
-__all__ = ["Annotation", "Annotator", "Entity", "Document", "score_documents"]
+__version__ = "0.2.0"
+__all__ = ["Annotation", "Annotator", "Entity", "Relation", "Document", "score_documents"]
 
 _PUBLIC = {
     "Annotator": "nerelproc.runtime.api", "Annotation": "nerelproc.runtime.api", "Entity": "nerelproc.runtime.api",
+    "Relation": "nerelproc.runtime.api",
     "Document": "nerelproc.io.document", "score_documents": "nerelproc.evaluation.score",
 }
 

@@ -46,6 +46,12 @@ def test_the_context_of_a_pair_is_the_max_over_the_tokens_between_its_entities()
         assert np.array_equal(context[row], expected), (i, j)
 
 
+def test_two_names_match_by_a_shared_stem_or_as_initials():
+    surfaces = ["Барак Обама", "Обамы", "ООН", "Организация Объединённых Наций", "Москва", "ЁЖ", "ежовый жук"]
+    a, b = np.array([0, 1, 2, 3, 0, 5, 2]), np.array([1, 0, 3, 2, 4, 6, 4])
+    assert relations.name_match(surfaces, a, b).tolist() == [1, 1, 2, 2, 0, 2, 0]
+
+
 def test_a_window_keeps_the_pairs_over_the_floor_only():
     torch = need("torch")
     from nerelproc.runtime.pairs import candidate_pairs, entity_features
@@ -56,12 +62,14 @@ def test_a_window_keeps_the_pairs_over_the_floor_only():
     head = model.export()
     states = np.random.default_rng(0).normal(size=(30, 8)).astype(np.float32)
     types, first, last = np.array([0, 1, 2]), np.array([0, 5, 20]), np.array([2, 5, 24])
-    a, b, label, logit = relations.window_relations(head, states, types, first, last, floor=0.0)
+    surfaces = ["Барак Обама", "Обамы", "ООН"]
+    a, b, label, logit = relations.window_relations(head, states, types, first, last, 0.0, surfaces)
 
     pa, pb, distance = candidate_pairs(first, last)
     with torch.no_grad():
         full = model(*(torch.from_numpy(x) for x in (entity_features(states, first, last), types, pa, pb, distance,
-                                                     relations.context_features(states, first, last, pa, pb)))).numpy()
+                                                     relations.context_features(states, first, last, pa, pb),
+                                                     relations.name_match(surfaces, pa, pb)))).numpy()
     expected = {(pa[p], pb[p], k): full[p, k] for p in range(len(pa)) for k in range(4) if full[p, k] >= 0}
     assert {(x, y, k): v for x, y, k, v in zip(a, b, label, logit)} == pytest.approx(expected, abs=1e-5)
     assert 0 < len(expected) < full.size
@@ -85,8 +93,9 @@ def test_a_label_never_seen_between_two_entity_types_is_never_given_to_them(tmp_
     states = np.random.default_rng(0).normal(size=(12, 8)).astype(np.float32)
     first, last, kinds = np.array([0, 4, 8]), np.array([1, 5, 9]), np.array([0, 1, 1])
     a, b, distance = candidate_pairs(first, last)
-    masked = head.window_logits(states, kinds, first, last, a, b, distance)
-    plain = model.export().window_logits(states, kinds, first, last, a, b, distance)
+    surfaces = ["a", "b", "c"]
+    masked = head.window_logits(states, kinds, first, last, a, b, distance, surfaces)
+    plain = model.export().window_logits(states, kinds, first, last, a, b, distance, surfaces)
     keep = (kinds[a] == 0) & (kinds[b] == 1)
     assert np.allclose(masked[keep, 2], plain[keep, 2]) and keep.any()
     assert (masked[:, :2] == relations.NOT_ALLOWED).all() and (masked[~keep, 2] == relations.NOT_ALLOWED).all()
@@ -174,8 +183,10 @@ def test_given_entities_are_kept_and_scored_as_the_torch_head_scores_them(tiny_m
     a, b, distance = candidate_pairs(first, last)
     with torch.no_grad():
         window = states[0][1:-1]
+        surfaces = relations.window_surfaces(text, predictor._plan(text).encoded.offsets, first, last)
         logits = twin(*(torch.from_numpy(x) for x in (entity_features(window, first, last), types, a, b, distance,
-                                                      relations.context_features(window, first, last, a, b)))).numpy()
+                                                      relations.context_features(window, first, last, a, b),
+                                                      relations.name_match(surfaces, a, b)))).numpy()
     expected = {(int(x), int(y), predictor.labels[k]): 1 / (1 + np.exp(-logits[p, k]))
                 for p, (x, y) in enumerate(zip(a, b)) for k in range(logits.shape[1])}
     found = {(h, t, label): probability for h, t, label, probability in prediction.relations}

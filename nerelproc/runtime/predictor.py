@@ -35,7 +35,7 @@ from nerelproc.io.document import Entity
 from nerelproc.runtime.decoding import constrained_tags, uncertain_pairs
 from nerelproc.runtime.heads import combine_cls_partials, sigmoid
 from nerelproc.runtime.pairs import NO_PAIR, entity_token_spans, tag_spans, window_pair_logits
-from nerelproc.runtime.relations import decide, keep_best, logit, window_relations
+from nerelproc.runtime.relations import decide, keep_best, logit, window_relations, window_surfaces
 from nerelproc.runtime.tagging import TagScheme
 from nerelproc.runtime.windows import encode, plan_windows, window_inputs
 
@@ -178,7 +178,10 @@ class Predictor:
             pair_logits = window_pair_logits(self.pair_head, states, types, first, last)
         if relations:
             thresholds = self.relation_thresholds if document.given is None else self.relation_thresholds_given
-            found = window_relations(self.relation_head, states, types, first, last, float(logit(min(thresholds))))
+            surfaces = window_surfaces(document.text, document.encoded.offsets, first + window.start,
+                                       last + window.start)
+            found = window_relations(self.relation_head, states, types, first, last, float(logit(min(thresholds))),
+                                     surfaces)
             found = (found, keys)
         return ner_piece, cls_partial, pair_logits, found
 

@@ -14,6 +14,7 @@ its own final entities whose score passes the label's threshold.
 """
 
 import numpy as np
+import regex
 
 from nerelproc.runtime.pairs import PAIR_PARAMS, PairHead, candidate_pairs, entity_features
 
@@ -26,33 +27,41 @@ class RelationHead(PairHead):
 
     - ``context_weight [hidden, width]``: the words between the two entities (the max over
       their tokens' states, SpERT's context) enter the hidden layer;
+    - ``name_embedding [4, width]``: whether the two names share a word's first four letters
+      and whether one is the other's initials (``name_match``), which ALTERNATIVE_NAME pairs
+      ("Обама" and "Барака Обамы", "ООН" and "Организация Объединённых Наций") need;
     - ``allowed [types, types, labels]``: which labels an (Arg1 type, Arg2 type) pair ever
       holds in the training data (WORKS_AS: PERSON to PROFESSION, never CITY to DATE); the
       others get ``NOT_ALLOWED``.
     """
 
-    def __init__(self, *params, context_weight=None, allowed=None):
+    OPTIONAL = ("context_weight", "name_embedding", "allowed")
+
+    def __init__(self, *params, context_weight=None, name_embedding=None, allowed=None):
         super().__init__(*params)
         self.context_weight = None if context_weight is None else context_weight.astype(np.float32)
+        self.name_embedding = None if name_embedding is None else name_embedding.astype(np.float32)
         self.allowed = None if allowed is None else np.asarray(allowed, bool)
 
     @classmethod
     def load(cls, path):
         with np.load(path) as arrays:
-            optional = {name: arrays[name] for name in ("context_weight", "allowed") if name in arrays.files}
+            optional = {name: arrays[name] for name in cls.OPTIONAL if name in arrays.files}
             return cls(*(arrays[name] for name in PAIR_PARAMS), **optional)
 
     def save(self, path):
-        optional = {name: getattr(self, name) for name in ("context_weight", "allowed")
-                    if getattr(self, name) is not None}
+        optional = {name: getattr(self, name) for name in self.OPTIONAL if getattr(self, name) is not None}
         np.savez(path, **{name: getattr(self, name) for name in PAIR_PARAMS}, **optional)
 
-    def window_logits(self, states, types, first, last, a, b, distance):
-        """``[pairs, labels]`` for the pairs ``(a, b)`` of one window's entities."""
+    def window_logits(self, states, types, first, last, a, b, distance, surfaces=None):
+        """``[pairs, labels]`` for the pairs ``(a, b)`` of one window's entities (``surfaces``:
+        their texts, for the name match)."""
         features = entity_features(states, first, last)
-        extra = None
+        extra = np.zeros((len(a), self.hidden_bias.shape[0]), np.float32)
         if self.context_weight is not None:
-            extra = context_features(states, first, last, a, b) @ self.context_weight
+            extra += context_features(states, first, last, a, b) @ self.context_weight
+        if self.name_embedding is not None:
+            extra += self.name_embedding[name_match(surfaces, a, b)]
         logits = self.logits(features, types, a, b, distance, extra)
         if self.allowed is None:
             return logits
@@ -88,13 +97,43 @@ def logit(probability):
     return np.log(probability / (1 - probability))
 
 
-def window_relations(head, states, types, first, last, floor):
+WORD = regex.compile(r"\w+")
+
+
+def name_keys(surface):
+    """``(stems, initials, letters)`` of a name: its words' first four letters (words of three
+    letters or more), the first letters of those words, and all its letters, lower case."""
+    words = [word.lower().replace("ё", "е") for word in WORD.findall(surface)]
+    long = [word for word in words if len(word) >= 3]
+    return {word[:4] for word in long}, "".join(word[0] for word in long), "".join(words)
+
+
+def name_match(surfaces, a, b):
+    """``[pairs]`` in 0..3: +1 when the two names share a stem, +2 when one name is the other's
+    initials (at least two letters)."""
+    keys = [name_keys(surface) for surface in surfaces]
+    out = np.zeros(len(a), np.int64)
+    for p, (i, j) in enumerate(zip(a.tolist(), b.tolist())):
+        (stems_i, initials_i, letters_i), (stems_j, initials_j, letters_j) = keys[i], keys[j]
+        shared = bool(stems_i & stems_j)
+        acronym = (len(letters_i) >= 2 and letters_i == initials_j) or (len(letters_j) >= 2 and letters_j == initials_i)
+        out[p] = shared + 2 * acronym
+    return out
+
+
+def window_surfaces(text, offsets, first, last):
+    """The text of each of a window's entities from its tokens' offsets (``first``/``last``:
+    token indices into the document)."""
+    return [text[offsets[f, 0] : offsets[l, 1]] for f, l in zip(first.tolist(), last.tolist())]
+
+
+def window_relations(head, states, types, first, last, floor, surfaces=None):
     """``(a, b, label, logit)`` arrays: the window's ordered entity pairs ``(a[i], b[i])`` (indices
     into the window's entities) whose logit for ``label[i]`` is at least ``floor``."""
     a, b, distance = candidate_pairs(first, last)
     if not len(a):
         return None
-    logits = head.window_logits(states, types, first, last, a, b, distance)
+    logits = head.window_logits(states, types, first, last, a, b, distance, surfaces)
     pair, label = np.nonzero(logits >= floor)
     return a[pair], b[pair], label, logits[pair, label]
 

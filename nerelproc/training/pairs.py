@@ -24,7 +24,7 @@ from torch import nn
 from nerelproc.io.document import relation_type
 from nerelproc.runtime.bundle import PAIRS_FILE, Bundle, load_predictor
 from nerelproc.runtime.pairs import DISTANCE_BUCKETS, PairHead, candidate_pairs, entity_features, entity_token_spans
-from nerelproc.runtime.relations import context_features
+from nerelproc.runtime.relations import context_features, name_match, window_surfaces
 from nerelproc.training.calibration import gold_labels, set_decisions
 from nerelproc.training.thresholds import tune
 
@@ -66,14 +66,15 @@ class Pairs:
     def __init__(self, n_docs, n_labels, hidden, context=False):
         self.n_docs, self.n_labels = n_docs, n_labels
         self.context = context  # also keep each pair's context (the relation head's input), in float16
-        names = ("features", "types", "a", "b", "distance", "y", "doc") + (("context",) if context else ())
+        names = ("features", "types", "a", "b", "distance", "y", "doc") + (("context", "name") if context else ())
         self.parts = {name: [] for name in names}
         self.n_entities = 0
         self.empty = {"features": np.zeros((0, 2 * hidden), np.float32), "y": np.zeros((0, n_labels), np.float32),
                       "context": np.zeros((0, hidden), np.float16)}
 
-    def add(self, doc, states, types, first, last, relations=None):
-        """One window's entities (window token indices); ``relations``: ``{(i, j): [labels]}``."""
+    def add(self, doc, states, types, first, last, relations=None, surfaces=None):
+        """One window's entities (window token indices); ``relations``: ``{(i, j): [labels]}``;
+        ``surfaces``: their texts (for the relation head's name match)."""
         a, b, distance = candidate_pairs(first, last)
         if not len(a):
             return
@@ -87,6 +88,7 @@ class Pairs:
             self.parts[name].append(value)
         if self.context:
             self.parts["context"].append(context_features(states, first, last, a, b).astype(np.float16))
+            self.parts["name"].append(name_match(surfaces, a, b) if surfaces is not None else np.zeros(len(a), np.int64))
         self.n_entities += len(first)
 
     def tensors(self):
@@ -132,7 +134,10 @@ def collect(predictor, documents, gold, progress=None, context=False):
         for state, k, states in predictor.windows_of(document.text):
             if gold:
                 entities = entities or gold_entities(document, state.encoded, types, labels)
-                pairs.add(d, states, *in_window(*entities, state.windows[k]))
+                kinds, first, last, relations = in_window(*entities, state.windows[k])
+                start = state.windows[k].start
+                surfaces = window_surfaces(document.text, state.encoded.offsets, first + start, last + start)
+                pairs.add(d, states, kinds, first, last, relations, surfaces)
             else:
                 pairs.add(d, states, *predictor.window_entities(predictor.heads.ner_log_probs(states)))
         state = state or predictor._plan(document.text)  # an empty text has no window
