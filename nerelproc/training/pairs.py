@@ -145,6 +145,14 @@ def collect(predictor, documents, gold, progress=None, context=False):
     return pairs, np.stack(cls_probs)
 
 
+def batch_logits(model, tensors, rows, *pair_inputs):
+    """The model's logits for the pairs ``rows``; ``pair_inputs``: more per-pair tensors for it."""
+    # a batch's entities, renumbered: the pairs index only those
+    used, local = torch.unique(torch.cat([tensors["a"][rows], tensors["b"][rows]]), return_inverse=True)
+    return model(tensors["features"][used], tensors["types"][used], local[: len(rows)], local[len(rows) :],
+                 tensors["distance"][rows], *(values[rows] for values in pair_inputs))
+
+
 def document_probs(model, pairs, n_docs):
     """Per document, the sigmoid of the max over its pairs ``[docs, labels]`` (no pair: none)."""
     (tensors, doc), n_labels = pairs, model.out.out_features
@@ -188,10 +196,7 @@ def _train(train_pairs, doc_labels, n_types, epochs, seed, evaluate, log):
         for i in range(0, len(order), DOCS_PER_BATCH):
             batch = [by_doc[k] for k in order[i : i + DOCS_PER_BATCH]]
             rows = torch.cat([r for _, r in batch])
-            # a batch's entities, renumbered: the pairs index only those
-            used, local = torch.unique(torch.cat([tensors["a"][rows], tensors["b"][rows]]), return_inverse=True)
-            logits = model(tensors["features"][used], tensors["types"][used], local[: len(rows)], local[len(rows) :],
-                           tensors["distance"][rows])
+            logits = batch_logits(model, tensors, rows)
             y = tensors["y"][rows]
             sampled = (y.sum(1) > 0) | torch.from_numpy(rng.random(len(rows)) < NEGATIVES)
             per_doc = torch.stack([part.max(0).values for part in logits.split([len(r) for _, r in batch])])

@@ -31,7 +31,7 @@ from nerelproc.runtime.bundle import Bundle, load_predictor
 from nerelproc.runtime.pairs import PAIR_PARAMS
 from nerelproc.runtime.relations import RELATIONS_FILE, RelationHead
 from nerelproc.training.calibration import gold_labels
-from nerelproc.training.pairs import PairModel, collect
+from nerelproc.training.pairs import PairModel, batch_logits, collect
 from nerelproc.training.thresholds import GRID, cross_validate, micro_macro
 
 DOCS_PER_BATCH = 4
@@ -138,10 +138,7 @@ def train_head(train_set, n_types, n_labels, epochs, seed, evaluate, log):
             order = rng.permutation(len(by_doc))
             for i in range(0, len(order), DOCS_PER_BATCH):
                 rows = torch.cat([by_doc[k] for k in order[i : i + DOCS_PER_BATCH]])
-                used, local = torch.unique(torch.cat([tensors["a"][rows], tensors["b"][rows]]), return_inverse=True)
-                logits = model(tensors["features"][used], tensors["types"][used], local[: len(rows)],
-                               local[len(rows) :], tensors["distance"][rows], tensors["context"][rows].float(),
-                               tensors["name"][rows])
+                logits = batch_logits(model, tensors, rows, tensors["context"], tensors["name"])
                 loss = bce(logits, tensors["y"][rows], reduction="sum") / len(rows)
                 optimizer.zero_grad()
                 loss.backward()
@@ -163,7 +160,7 @@ class RelationModel(PairModel):
         self.name_embedding = nn.Embedding(4, width)
 
     def forward(self, features, types, a, b, distance, context, name):
-        extra = self.context(self.dropout(context)) + self.name_embedding(name)
+        extra = self.context(self.dropout(context.float())) + self.name_embedding(name)  # context: stored in fp16
         return super().forward(features, types, a, b, distance, extra=extra)
 
     def export(self, allowed=None):
