@@ -138,6 +138,7 @@ def test_relations_are_spans_of_the_doc(docs, results):
                      and is_token_aligned(doc, r.tail)]
         assert [(r.type, key(r.head), key(r.tail), r.probability) for r in relations] == \
             [(r.type, key(r.head), key(r.tail), r.probability) for r in doc._.relations]
+    assert any(doc._.relations for doc in docs)  # the bundled model's relation head found some
 
 
 def test_relations_and_labels_survive_doc_to_bytes(component):
