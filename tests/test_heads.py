@@ -1,7 +1,7 @@
 """The numpy heads: the mirror of the torch heads that the runtime rests on."""
 
 import numpy as np
-import pytest
+from needs import need
 
 from nerelproc.runtime.heads import Heads, combine_cls_partials
 
@@ -23,7 +23,7 @@ def test_cls_pooled_window_by_window_equals_the_whole_document():
 
 
 def test_numpy_heads_equal_the_torch_heads():
-    torch = pytest.importorskip("torch")
+    torch = need("torch")
     from transformers import BertConfig, BertModel
 
     from nerelproc.training.model import JointModel

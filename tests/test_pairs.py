@@ -5,10 +5,10 @@ import shutil
 
 import numpy as np
 import pytest
+from needs import need
 
 from nerelproc.runtime import pairs
 
-torch = pytest.importorskip("torch")
 
 
 def test_pairs_are_ordered_distinct_and_at_most_64_tokens_apart():
@@ -39,6 +39,7 @@ def test_tag_spans_are_the_runs_of_each_channel_with_its_type():
 
 
 def test_the_numpy_head_computes_what_the_torch_head_trains():
+    torch = need("torch")
     from nerelproc.training.pairs import PairModel
 
     torch.manual_seed(0)
@@ -52,6 +53,7 @@ def test_the_numpy_head_computes_what_the_torch_head_trains():
 
 
 def test_gold_pairs_are_the_entities_whole_in_a_window_labelled_from_the_r_lines():
+    need("torch")  # the training module
     from nerelproc.io.document import Document, Entity
     from nerelproc.runtime.windows import Encoded, Window
     from nerelproc.training.pairs import gold_entities, in_window
@@ -75,6 +77,7 @@ def test_gold_pairs_are_the_entities_whole_in_a_window_labelled_from_the_r_lines
 
 def with_pair_head(tiny_model, tmp_path, weight, seed=0):
     """A copy of the tiny model with a random pair head (its torch twin returned too)."""
+    torch = need("torch")
     from nerelproc.runtime.bundle import PAIRS_FILE, Bundle
     from nerelproc.training.pairs import PairModel
 

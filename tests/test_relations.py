@@ -253,6 +253,7 @@ def test_given_entities_from_the_command_line_keep_the_input_t_lines(tiny_model,
 
 
 def test_strict_candidates_count_a_swapped_argument_as_wrong():
+    need("torch")  # the training module
     from nerelproc.io.document import Document, Entity
     from nerelproc.runtime.predictor import Prediction
     from nerelproc.training.relations import Candidates, tune_relations
