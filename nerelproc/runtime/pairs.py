@@ -112,9 +112,16 @@ def entity_features(states, first, last):
     return np.concatenate([mean.astype(np.float32), states[first]], 1)
 
 
-def window_pair_logits(head, states, types, first, last):
-    """The max pair logit per label ``[labels]`` of one window's entities, or None without a pair."""
+def window_pairs(states, first, last):
+    """``(features, a, b, distance)``: one window's entity features and candidate pairs, computed
+    once for the pair head and the relation head; None without a pair."""
     a, b, distance = candidate_pairs(first, last)
     if not len(a):
         return None
-    return head.logits(entity_features(states, first, last), types, a, b, distance).max(0)
+    return entity_features(states, first, last), a, b, distance
+
+
+def window_pair_logits(head, types, pairs):
+    """The max pair logit per label ``[labels]`` of one window's ``pairs`` (``window_pairs``)."""
+    features, a, b, distance = pairs
+    return head.logits(features, types, a, b, distance).max(0)

@@ -34,7 +34,7 @@ from threadpoolctl import threadpool_limits
 from nerelproc.io.document import Entity
 from nerelproc.runtime.decoding import constrained_tags, uncertain_pairs
 from nerelproc.runtime.heads import combine_cls_partials, sigmoid
-from nerelproc.runtime.pairs import NO_PAIR, entity_token_spans, tag_spans, window_pair_logits
+from nerelproc.runtime.pairs import NO_PAIR, entity_token_spans, tag_spans, window_pair_logits, window_pairs
 from nerelproc.runtime.relations import decide, keep_best, logit, window_relations, window_surfaces
 from nerelproc.runtime.tagging import TagScheme
 from nerelproc.runtime.windows import encode, plan_windows, window_inputs
@@ -174,14 +174,17 @@ class Predictor:
         if pairs or relations:
             types, first, last, keys = (self._given_in_window(document, window) if document.given is not None
                                         else self._decoded_in_window(window, log_probs))
-        if pairs:
-            pair_logits = window_pair_logits(self.pair_head, states, types, first, last)
+            shared = window_pairs(states, first, last)  # both heads read the same pairs and entity features
+        if pairs and shared is not None:
+            pair_logits = window_pair_logits(self.pair_head, types, shared)
         if relations:
-            thresholds = self.relation_thresholds if document.given is None else self.relation_thresholds_given
-            surfaces = window_surfaces(document.text, document.encoded.offsets, first + window.start,
-                                       last + window.start)
-            found = window_relations(self.relation_head, states, types, first, last, float(logit(min(thresholds))),
-                                     surfaces)
+            found = None
+            if shared is not None:
+                thresholds = self.relation_thresholds if document.given is None else self.relation_thresholds_given
+                surfaces = window_surfaces(document.text, document.encoded.offsets, first + window.start,
+                                           last + window.start)
+                found = window_relations(self.relation_head, states, types, first, last,
+                                         float(logit(min(thresholds))), surfaces, shared)
             found = (found, keys)
         return ner_piece, cls_partial, pair_logits, found
 

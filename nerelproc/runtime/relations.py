@@ -16,7 +16,7 @@ its own final entities whose score passes the label's threshold.
 import numpy as np
 import regex
 
-from nerelproc.runtime.pairs import PAIR_PARAMS, PairHead, candidate_pairs, entity_features
+from nerelproc.runtime.pairs import PAIR_PARAMS, PairHead, entity_features, window_pairs
 
 RELATIONS_FILE = "relations.npz"
 NOT_ALLOWED = -30.0  # the logit of a label the pair's two entity types never hold in training
@@ -53,10 +53,10 @@ class RelationHead(PairHead):
         optional = {name: getattr(self, name) for name in self.OPTIONAL if getattr(self, name) is not None}
         np.savez(path, **{name: getattr(self, name) for name in PAIR_PARAMS}, **optional)
 
-    def window_logits(self, states, types, first, last, a, b, distance, surfaces=None):
+    def window_logits(self, states, types, first, last, a, b, distance, surfaces=None, features=None):
         """``[pairs, labels]`` for the pairs ``(a, b)`` of one window's entities (``surfaces``:
-        their texts, for the name match)."""
-        features = entity_features(states, first, last)
+        their texts, for the name match; ``features``: their ``entity_features``, if at hand)."""
+        features = entity_features(states, first, last) if features is None else features
         extra = np.zeros((len(a), self.hidden_bias.shape[0]), np.float32)
         if self.context_weight is not None:
             extra += context_features(states, first, last, a, b) @ self.context_weight
@@ -110,15 +110,19 @@ def name_keys(surface):
 
 def name_match(surfaces, a, b):
     """``[pairs]`` in 0..3: +1 when the two names share a stem, +2 when one name is the other's
-    initials (at least two letters)."""
+    initials (at least two letters). Computed once per pair of the window's entities, as arrays."""
     keys = [name_keys(surface) for surface in surfaces]
-    out = np.zeros(len(a), np.int64)
-    for p, (i, j) in enumerate(zip(a.tolist(), b.tolist())):
-        (stems_i, initials_i, letters_i), (stems_j, initials_j, letters_j) = keys[i], keys[j]
-        shared = bool(stems_i & stems_j)
-        acronym = (len(letters_i) >= 2 and letters_i == initials_j) or (len(letters_j) >= 2 and letters_j == initials_i)
-        out[p] = shared + 2 * acronym
-    return out
+    stems = sorted({stem for stem_set, _, _ in keys for stem in stem_set})
+    column = {stem: k for k, stem in enumerate(stems)}
+    has = np.zeros((len(keys), len(stems)), np.float32)
+    for i, (stem_set, _, _) in enumerate(keys):
+        has[i, [column[stem] for stem in stem_set]] = 1
+    shared = (has @ has.T) > 0  # [E, E]
+    initials = np.array([k[1] for k in keys], dtype=object)
+    letters = np.array([k[2] if len(k[2]) >= 2 else None for k in keys], dtype=object)
+    acronym = letters[:, None] == initials[None, :]  # name i is the initials of name j
+    acronym |= acronym.T
+    return shared[a, b].astype(np.int64) + 2 * acronym[a, b].astype(np.int64)
 
 
 def window_surfaces(text, offsets, first, last):
@@ -127,13 +131,15 @@ def window_surfaces(text, offsets, first, last):
     return [text[offsets[f, 0] : offsets[l, 1]] for f, l in zip(first.tolist(), last.tolist())]
 
 
-def window_relations(head, states, types, first, last, floor, surfaces=None):
+def window_relations(head, states, types, first, last, floor, surfaces=None, pairs=None):
     """``(a, b, label, logit)`` arrays: the window's ordered entity pairs ``(a[i], b[i])`` (indices
-    into the window's entities) whose logit for ``label[i]`` is at least ``floor``."""
-    a, b, distance = candidate_pairs(first, last)
-    if not len(a):
+    into the window's entities) whose logit for ``label[i]`` is at least ``floor``; ``pairs``:
+    ``window_pairs``' result, if the caller has it."""
+    pairs = window_pairs(states, first, last) if pairs is None else pairs
+    if pairs is None:
         return None
-    logits = head.window_logits(states, types, first, last, a, b, distance, surfaces)
+    features, a, b, distance = pairs
+    logits = head.window_logits(states, types, first, last, a, b, distance, surfaces, features)
     pair, label = np.nonzero(logits >= floor)
     return a[pair], b[pair], label, logits[pair, label]
 

@@ -15,6 +15,7 @@ help on dev: then nothing is added.
 
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -164,18 +165,24 @@ def document_probs(model, pairs, n_docs):
     return 1 / (1 + np.exp(-best))
 
 
-def train_pair_head(train_pairs, doc_labels, n_types, epochs, seed, evaluate, log=print):
-    """Train one pair head; ``evaluate(epoch, model)`` after every other epoch and the last.
-
-    On one thread: with torch's two, two runs of the same command on the same states parted
-    after epoch 6 (the order of floating-point sums) and chose different heads; with one, three
-    runs wrote the same bytes, at the same speed here (about 20 s an epoch on NEREL)."""
+@contextmanager
+def one_thread():
+    """Train a head on one torch thread: with torch's two, two runs of the same command on the
+    same states parted after epoch 6 (the order of floating-point sums) and chose different
+    heads; with one, three runs wrote the same bytes, at the same speed here (about 20 s an
+    epoch on NEREL)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        _train(train_pairs, doc_labels, n_types, epochs, seed, evaluate, log)
+        yield
     finally:
         torch.set_num_threads(threads)
+
+
+def train_pair_head(train_pairs, doc_labels, n_types, epochs, seed, evaluate, log=print):
+    """Train one pair head, on one thread; ``evaluate(epoch, model)`` after every other epoch and the last."""
+    with one_thread():
+        _train(train_pairs, doc_labels, n_types, epochs, seed, evaluate, log)
 
 
 def _train(train_pairs, doc_labels, n_types, epochs, seed, evaluate, log):

@@ -31,7 +31,7 @@ from nerelproc.runtime.bundle import Bundle, load_predictor
 from nerelproc.runtime.pairs import PAIR_PARAMS
 from nerelproc.runtime.relations import RELATIONS_FILE, RelationHead
 from nerelproc.training.calibration import gold_labels
-from nerelproc.training.pairs import PairModel, batch_logits, collect
+from nerelproc.training.pairs import PairModel, batch_logits, collect, one_thread
 from nerelproc.training.thresholds import GRID, cross_validate, micro_macro
 
 DOCS_PER_BATCH = 4
@@ -119,9 +119,7 @@ def tune_relations(candidates, seed=13):
 def train_head(train_set, n_types, n_labels, epochs, seed, evaluate, log):
     """Train on every gold pair of the windows; ``evaluate(epoch, model)`` after each epoch.
     One thread: the same bytes from the same command (as ``train-pairs``)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_thread():
         torch.manual_seed(seed)
         rng = np.random.default_rng(seed)
         tensors, doc = train_set
@@ -146,8 +144,6 @@ def train_head(train_set, n_types, n_labels, epochs, seed, evaluate, log):
                 schedule.step()
             log(f"relation head epoch {epoch}: loss {loss.item():.4f}, {time.time() - start:.0f} s")
             evaluate(epoch, model)
-    finally:
-        torch.set_num_threads(threads)
 
 
 class RelationModel(PairModel):
