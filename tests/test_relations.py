@@ -6,6 +6,7 @@ import shutil
 import numpy as np
 import orjson
 import pytest
+import regex
 from needs import need
 from tiny_model import add_relation_head, finding_entities
 
@@ -47,9 +48,29 @@ def test_the_context_of_a_pair_is_the_max_over_the_tokens_between_its_entities()
 
 
 def test_two_names_match_by_a_shared_stem_or_as_initials():
-    surfaces = ["Барак Обама", "Обамы", "ООН", "Организация Объединённых Наций", "Москва", "ЁЖ", "ежовый жук"]
-    a, b = np.array([0, 1, 2, 3, 0, 5, 2]), np.array([1, 0, 3, 2, 4, 6, 4])
-    assert relations.name_match(surfaces, a, b).tolist() == [1, 1, 2, 2, 0, 2, 0]
+    surfaces = ["Барак Обама", "Обамы", "ООН", "Организация Объединённых Наций", "Москва", "ЁЖ", "ежовый жук",
+                "обамы", "Ёж"]
+    a, b = np.array([0, 1, 2, 3, 0, 5, 2, 1, 5]), np.array([1, 0, 3, 2, 4, 6, 4, 7, 8])
+    assert relations.name_match(surfaces, a, b).tolist() == [1, 1, 2, 2, 0, 2, 0, 5, 4]
+
+
+def test_a_pair_layout_says_which_argument_comes_first_and_which_holds_the_other():
+    first, last = np.array([0, 5, 5, 6, 8]), np.array([2, 9, 6, 6, 12])
+    a, b = np.array([0, 1, 2, 1, 3, 1, 2]), np.array([1, 0, 1, 3, 1, 4, 2])
+    assert relations.pair_layout(first, last, a, b).tolist() == [
+        relations.ARG1_FIRST, relations.ARG2_FIRST, relations.ARG1_INSIDE, relations.ARG2_INSIDE,
+        relations.ARG1_INSIDE, relations.CROSSING, relations.ARG1_INSIDE]
+
+
+def test_sentence_ends_between_two_entities_are_counted_by_tokens():
+    text = "Иван Петров. Он работает\nв Москве! Здесь?"
+    words = [(m.start(), m.end()) for m in regex.finditer(r"\w+|[^\w\s]", text)]
+    offsets = np.array(words)
+    breaks = relations.sentence_breaks(text, offsets)
+    assert [text[s:e] for (s, e), b in zip(words, breaks) if b] == ["Он", "в", "Здесь"]
+    first, last = np.array([0, 3, 5, 8]), np.array([1, 3, 6, 8])  # Иван Петров, Он, в Москве, Здесь
+    a, b = np.array([0, 1, 0, 3, 0, 2]), np.array([1, 0, 2, 0, 3, 2])
+    assert relations.sentences_between(breaks, first, last, a, b).tolist() == [1, 1, 2, 3, 3, 0]
 
 
 def test_a_window_keeps_the_pairs_over_the_floor_only():
@@ -69,7 +90,9 @@ def test_a_window_keeps_the_pairs_over_the_floor_only():
     with torch.no_grad():
         full = model(*(torch.from_numpy(x) for x in (entity_features(states, first, last), types, pa, pb, distance,
                                                      relations.context_features(states, first, last, pa, pb),
-                                                     relations.name_match(surfaces, pa, pb)))).numpy()
+                                                     relations.name_match(surfaces, pa, pb),
+                                                     relations.pair_layout(first, last, pa, pb),
+                                                     np.zeros(len(pa), np.int64)))).numpy()
     expected = {(pa[p], pb[p], k): full[p, k] for p in range(len(pa)) for k in range(4) if full[p, k] >= 0}
     assert {(x, y, k): v for x, y, k, v in zip(a, b, label, logit)} == pytest.approx(expected, abs=1e-5)
     assert 0 < len(expected) < full.size
@@ -184,9 +207,12 @@ def test_given_entities_are_kept_and_scored_as_the_torch_head_scores_them(tiny_m
     with torch.no_grad():
         window = states[0][1:-1]
         surfaces = relations.window_surfaces(text, predictor._plan(text).encoded.offsets, first, last)
+        breaks = relations.sentence_breaks(text, predictor._plan(text).encoded.offsets)
         logits = twin(*(torch.from_numpy(x) for x in (entity_features(window, first, last), types, a, b, distance,
                                                       relations.context_features(window, first, last, a, b),
-                                                      relations.name_match(surfaces, a, b)))).numpy()
+                                                      relations.name_match(surfaces, a, b),
+                                                      relations.pair_layout(first, last, a, b),
+                                                      relations.sentences_between(breaks, first, last, a, b)))).numpy()
     expected = {(int(x), int(y), predictor.labels[k]): 1 / (1 + np.exp(-logits[p, k]))
                 for p, (x, y) in enumerate(zip(a, b)) for k in range(logits.shape[1])}
     found = {(h, t, label): probability for h, t, label, probability in prediction.relations}
@@ -287,3 +313,19 @@ def test_train_relations_writes_a_head_and_its_decisions(tiny_model, tmp_path, n
     assert len(bundle.relation_thresholds) == len(bundle.relation_thresholds_given) == len(bundle.relation_types)
     assert bundle.relation_rule in ("union", "filter") and choice["epoch"] in (1, 2)
     assert load_predictor(model_dir, threads=1).relation_head is not None
+
+
+def test_a_single_partner_argument_keeps_only_its_best_scored_pair():
+    labels = ["WORKS_AS", "PARTICIPANT_IN"]
+    gold = [{("WORKS_AS", "p1", "job1"), ("WORKS_AS", "p2", "job1"), ("PARTICIPANT_IN", "p1", "e1"),
+             ("PARTICIPANT_IN", "p1", "e2")}, {("WORKS_AS", "p3", "job2")}]
+    single = relations.single_partner_labels(gold, labels, share=0.9)
+    assert single == {"arg1": ["WORKS_AS"], "arg2": ["PARTICIPANT_IN"]}
+    flags = {arg: [label in names for label in labels] for arg, names in single.items()}
+    best = {(0, 5, 0): 2.0, (0, 6, 0): 1.0, (1, 6, 0): 0.5,  # WORKS_AS: entity 0 keeps its best tail only
+            (0, 7, 1): 1.0, (0, 8, 1): 3.0, (2, 8, 1): 3.0}  # PARTICIPANT_IN: tail 8 keeps both tied heads
+    assert relations.best_partner_only(best, flags) == {(0, 5, 0): 2.0, (1, 6, 0): 0.5, (0, 7, 1): 1.0,
+                                                        (0, 8, 1): 3.0, (2, 8, 1): 3.0}
+    scores = {("a", "b", 0): 2.0, ("a", "c", 0): 1.0}
+    assert [r[1] for r in relations.decide(scores, {"a": 0, "b": 1, "c": 2}, np.full(2, 0.5), labels, flags)] == [1]
+    assert [r[1] for r in relations.decide(scores, {"a": 0, "b": 1, "c": 2}, np.full(2, 0.5), labels)] == [1, 2]

@@ -29,7 +29,7 @@ CONFIG_FILE = "nerelproc.json"
 PAIRS_FILE = "pairs.npz"
 OPTIONAL = ("train_config", "log_vars", "quantization", "exported_from", "ner_o_bias", "calibration",
             "pair_weight", "pairs", "relation_thresholds", "relation_thresholds_given", "relation_rule",
-            "relations")  # written only when set
+            "relation_single", "relations")  # written only when set
 
 
 @dataclass
@@ -63,6 +63,7 @@ class Bundle:
     relation_thresholds: list | None = None  # per relation type, over predicted entities; None: no relation head
     relation_thresholds_given: list | None = None  # the same over given entities (annotate --given-entities)
     relation_rule: str | None = None  # "union" or "filter": how relations and relation_types agree (predictor.py)
+    relation_single: dict | None = None  # {"arg1": labels, "arg2": labels} with one partner per argument (relations.py)
     relations: dict | None = None  # how `nerelproc train-relations` trained and chose the relation head
     extra: dict = field(default_factory=dict)
 

@@ -35,7 +35,7 @@ from nerelproc.io.document import Entity
 from nerelproc.runtime.decoding import constrained_tags, uncertain_pairs
 from nerelproc.runtime.heads import combine_cls_partials, sigmoid
 from nerelproc.runtime.pairs import NO_PAIR, entity_token_spans, tag_spans, window_pair_logits, window_pairs
-from nerelproc.runtime.relations import decide, keep_best, logit, window_relations, window_surfaces
+from nerelproc.runtime.relations import decide, keep_best, logit, sentence_breaks, window_relations, window_surfaces
 from nerelproc.runtime.tagging import TagScheme
 from nerelproc.runtime.windows import encode, plan_windows, window_inputs
 
@@ -85,6 +85,8 @@ class Predictor:
         given = _array(getattr(config, "relation_thresholds_given", None))
         self.relation_thresholds_given = self.relation_thresholds if given is None else given
         self.relation_rule = getattr(config, "relation_rule", None) or "union"  # how relations meet relation_types
+        single = getattr(config, "relation_single", None) or {}
+        self.relation_single = {arg: [label in single.get(arg, ()) for label in self.labels] for arg in ("arg1", "arg2")}
 
     def predict(self, texts, given=None):
         """``Prediction`` per text; ``given``: per text, its own entities (or None to predict them)."""
@@ -183,8 +185,9 @@ class Predictor:
                 thresholds = self.relation_thresholds if document.given is None else self.relation_thresholds_given
                 surfaces = window_surfaces(document.text, document.encoded.offsets, first + window.start,
                                            last + window.start)
+                breaks = sentence_breaks(document.text, document.encoded.offsets[window.start : window.end])
                 found = window_relations(self.relation_head, states, types, first, last,
-                                         float(logit(min(thresholds))), surfaces, shared)
+                                         float(logit(min(thresholds))), surfaces, shared, breaks)
             found = (found, keys)
         return ner_piece, cls_partial, pair_logits, found
 
@@ -241,7 +244,7 @@ class Predictor:
             return []
         if document.given is not None:
             return decide(document.relation_logits, {i: i for i in range(len(entities))},
-                          self.relation_thresholds_given, self.labels)
+                          self.relation_thresholds_given, self.labels, self.relation_single)
         position = {entity: p for p, entity in enumerate(entities)}
         index = {}
         for key in {k for pair in document.relation_logits for k in pair[:2]}:
@@ -249,7 +252,7 @@ class Predictor:
                                            document.encoded.offsets, document.text)
             if entity in position:
                 index[key] = position[entity]
-        return decide(document.relation_logits, index, self.relation_thresholds, self.labels)
+        return decide(document.relation_logits, index, self.relation_thresholds, self.labels, self.relation_single)
 
     def relation_scores(self, document):
         """The CLS probabilities ``[labels]`` of an ``encode_documents`` result."""

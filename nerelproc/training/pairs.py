@@ -25,7 +25,8 @@ from torch import nn
 from nerelproc.io.document import relation_type
 from nerelproc.runtime.bundle import PAIRS_FILE, Bundle, load_predictor
 from nerelproc.runtime.pairs import DISTANCE_BUCKETS, PairHead, candidate_pairs, entity_features, entity_token_spans
-from nerelproc.runtime.relations import context_features, name_match, window_surfaces
+from nerelproc.runtime.relations import (context_features, name_match, pair_layout, sentence_breaks,
+                                         sentences_between, window_surfaces)
 from nerelproc.training.calibration import gold_labels, set_decisions
 from nerelproc.training.thresholds import tune
 
@@ -67,15 +68,17 @@ class Pairs:
     def __init__(self, n_docs, n_labels, hidden, context=False):
         self.n_docs, self.n_labels = n_docs, n_labels
         self.context = context  # also keep each pair's context (the relation head's input), in float16
-        names = ("features", "types", "a", "b", "distance", "y", "doc") + (("context", "name") if context else ())
+        names = ("features", "types", "a", "b", "distance", "y", "doc")
+        names += ("context", "name", "layout", "sentences") if context else ()
         self.parts = {name: [] for name in names}
         self.n_entities = 0
         self.empty = {"features": np.zeros((0, 2 * hidden), np.float32), "y": np.zeros((0, n_labels), np.float32),
                       "context": np.zeros((0, hidden), np.float16)}
 
-    def add(self, doc, states, types, first, last, relations=None, surfaces=None):
+    def add(self, doc, states, types, first, last, relations=None, surfaces=None, breaks=None):
         """One window's entities (window token indices); ``relations``: ``{(i, j): [labels]}``;
-        ``surfaces``: their texts (for the relation head's name match)."""
+        ``surfaces``: their texts (for the relation head's name match); ``breaks``: the window's
+        ``sentence_breaks``."""
         a, b, distance = candidate_pairs(first, last)
         if not len(a):
             return
@@ -90,6 +93,9 @@ class Pairs:
         if self.context:
             self.parts["context"].append(context_features(states, first, last, a, b).astype(np.float16))
             self.parts["name"].append(name_match(surfaces, a, b) if surfaces is not None else np.zeros(len(a), np.int64))
+            self.parts["layout"].append(pair_layout(first, last, a, b))
+            self.parts["sentences"].append(sentences_between(breaks, first, last, a, b) if breaks is not None
+                                           else np.zeros(len(a), np.int64))
         self.n_entities += len(first)
 
     def tensors(self):
@@ -129,7 +135,8 @@ def collect(predictor, documents, gold, progress=None, context=False):
     window; ``gold``: pairs of the gold entities (with labels), else of the predicted ones;
     ``context``: keep each pair's context too."""
     labels, types = predictor.labels, list(predictor.scheme.entity_types)
-    pairs, cls_probs = Pairs(len(documents), len(labels), predictor.heads.ner_weight.shape[0], context), []
+    hidden = predictor.heads.ner_weight.shape[0]
+    pairs, cls_probs = Pairs(len(documents), len(labels), hidden, context), []
     for d, document in enumerate(progress(documents) if progress else documents):
         state, entities = None, None
         for state, k, states in predictor.windows_of(document.text):
@@ -138,7 +145,8 @@ def collect(predictor, documents, gold, progress=None, context=False):
                 kinds, first, last, relations = in_window(*entities, state.windows[k])
                 start = state.windows[k].start
                 surfaces = window_surfaces(document.text, state.encoded.offsets, first + start, last + start)
-                pairs.add(d, states, kinds, first, last, relations, surfaces)
+                breaks = sentence_breaks(document.text, state.encoded.offsets[start : state.windows[k].end])
+                pairs.add(d, states, kinds, first, last, relations, surfaces, breaks)
             else:
                 pairs.add(d, states, *predictor.window_entities(predictor.heads.ner_log_probs(states)))
         state = state or predictor._plan(document.text)  # an empty text has no window
