@@ -11,7 +11,7 @@ from nerelproc.cli._app import main
               help="Gold documents with R-lines to train on (NEREL train): JSONL or a BRAT folder.")
 @click.option("--dev", "dev_path", required=True, type=click.Path(exists=True),
               help="Gold documents to choose the epoch and tune the thresholds on (NEREL dev).")
-@click.option("--epochs", default=12, show_default=True)
+@click.option("--epochs", default=16, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", default=0, help="Windows encoded at once, one core each (0: one per core).")
 def train_relations(model_dir, train_path, dev_path, epochs, seed, threads):

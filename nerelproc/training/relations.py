@@ -221,7 +221,7 @@ def cls_score(predictions, gold, labels):
     return micro_macro(chosen.astype(float), gold, np.full(len(labels), 0.5))
 
 
-def train_relations(model_dir, train_docs, dev_docs, epochs=12, seed=0, threads=0, log=None):
+def train_relations(model_dir, train_docs, dev_docs, epochs=16, seed=0, threads=0, log=None):
     """Train, choose and tune on dev, and write ``relations.npz`` and the relation decisions
     into ``model_dir``. Returns what was chosen and measured (``Bundle.relations``)."""
     from tqdm import tqdm
