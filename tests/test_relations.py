@@ -170,6 +170,27 @@ def test_relations_are_between_the_documents_own_entities_and_do_not_depend_on_b
     assert [p.entities for p in without] == [p.entities for p in predictions]  # the head adds, changes nothing
 
 
+def test_a_model_s_single_partner_labels_keep_one_pair_per_argument(tiny_model, tmp_path, dev_docs):
+    need("ctranslate2")
+    from nerelproc.runtime.bundle import Bundle
+
+    model_dir, _ = with_relation_head(tiny_model, tmp_path, threshold=0.0)
+    texts = [d.text for d in dev_docs]
+    free = loaded(model_dir).predict(texts)
+    bundle = Bundle.load(model_dir)
+    bundle.relation_single = {"arg1": list(bundle.relation_types), "arg2": []}
+    bundle.save(model_dir)
+    single = loaded(model_dir).predict(texts)
+    heads = lambda p: [(h, label) for h, _, label, _ in p.relations]
+    assert any(len(set(heads(p))) < len(heads(p)) for p in free)  # without it, a head has several tails
+    for f, s in zip(free, single):
+        assert len(set(heads(s))) == len(heads(s)) and set(heads(s)) == set(heads(f))
+        best = {}
+        for h, t, label, probability in f.relations:
+            best[h, label] = max(probability, best.get((h, label), 0.0))
+        assert all(probability == best[h, label] for h, _, label, probability in s.relations)
+
+
 def test_the_filter_rule_keeps_only_relations_whose_type_is_a_label(tiny_model, tmp_path, dev_docs):
     need("ctranslate2")
     union = loaded(with_relation_head(tiny_model, tmp_path, rule="union")[0]).predict([d.text for d in dev_docs])
