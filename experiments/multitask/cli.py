@@ -12,12 +12,16 @@ import click
               "the run table and plots go beside it (NAME_runs.csv, NAME/).")
 @click.option("--runs-root", default=None, help="Folder of the run folders (default: the grid's runs_root).")
 @click.option("--analyse-only", is_flag=True, help="Train nothing; write the report from the finished runs.")
-def main(grid_file, only, report, runs_root, analyse_only):
+@click.option("--retrain-unkept", is_flag=True, help="Also train again finished runs whose test predictions "
+              "are not kept beside the report (the verdict needs them); each one's row is replaced when it finishes.")
+def main(grid_file, only, report, runs_root, analyse_only, retrain_unkept):
     """Train every unfinished (configuration, seed) run of GRID.json, then analyse.
 
-    A run is finished when RUNS_ROOT/NAME-sSEED/metrics.json exists and is skipped; an
-    interrupted one resumes from its checkpoint. The per-run table is rewritten after each
-    finished run; the report covers whatever has finished and lists what is missing.
+    A run is finished when RUNS_ROOT/NAME-sSEED/metrics.json exists or the run table has its
+    row, and is skipped; an interrupted one resumes from its checkpoint (as `nerelproc train
+    --resume`). As soon as a run finishes, its row goes into the run table and its test
+    predictions and dev history beside the report (NAME/runs/): its record, to commit on its
+    own. The report covers whatever has finished and lists what is missing.
     """
     from experiments.multitask.runner import Grid, run_grid
     from experiments.multitask.report import analyse
@@ -25,7 +29,7 @@ def main(grid_file, only, report, runs_root, analyse_only):
     try:
         grid = Grid(grid_file, runs_root=runs_root, report=report)
         if not analyse_only:
-            run_grid(grid, only)
+            run_grid(grid, only, retrain_unkept=retrain_unkept)
     except (ValueError, RuntimeError) as error:
         click.echo(f"experiments.multitask: {error}", err=True)
         sys.exit(2)

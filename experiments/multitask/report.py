@@ -7,7 +7,12 @@ joint and single-task disagree most, plots, and a verdict per task derived mecha
 Bootstrap: both systems are scored on the same resample of test documents; F1 comes from
 per-document tp/fp/fn counts, so a resample is one matrix product. Seeds are pooled by
 averaging each document's counts over a configuration's seeds (the seed-averaged system);
-the spread over seeds is reported on its own under "Stability".
+the spread over seeds is reported on its own under "Stability". A grid with
+``"verdict_test": "seeds_and_documents"`` takes its verdicts from a bootstrap over seeds and
+documents instead (``stability``), and only once every configuration has ``min_seeds`` seeds.
+
+Finished runs come from the run table (a row outlives its run folder) and their per-document
+predictions and dev histories from the copies the runner keeps beside the report (``predictions``).
 """
 
 import json
@@ -18,7 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.multitask.runner import METRICS, dig, read_jsonl, run_name, table_rows, train_command
+from experiments.multitask import stability
+from experiments.multitask.runner import METRICS, dig, read_jsonl, read_table, run_name, table_rows, train_command
 from nerelproc.analysis.plots import save_figure
 from nerelproc.analysis.tables import markdown_table
 from nerelproc.evaluation.score import HEADLINE, HEADLINE_LABELS, f1_score
@@ -129,17 +135,19 @@ def item_scores(pred_docs, gold_docs):
 
 
 def load_runs(grid, gold):
-    """Every finished run of the grid, with its test predictions re-scored against ``gold``."""
-    from nerelproc.io.readers import read_documents
+    """Every finished run of the grid's configurations (the run table), with its kept test
+    predictions, if any, re-scored against ``gold``."""
+    from experiments.multitask.predictions import history_path, load, stored_path
 
     runs = []
     for row in table_rows(grid):
-        out = grid.run_dir(row["config"], row["seed"])
+        if row["config"] not in grid.configs:
+            continue
         run = Run(row["config"], row["seed"], grid.config(row["config"], row["seed"]).tasks, row,
-                  read_jsonl(out / "metrics.jsonl"))
-        path = out / "test_predictions.jsonl"
+                  read_jsonl(history_path(grid.kept, row["run"])))
+        path = stored_path(grid.kept, row["run"])
         if path.exists():
-            predicted = list(read_documents(path, on_problem=lambda message: None))
+            predicted = load(path, gold)
             run.predictions = {str(d.id): d for d in predicted}
             run.scores = item_scores(predicted, gold)
             run.counts = document_counts(predicted, gold)
@@ -148,13 +156,13 @@ def load_runs(grid, gold):
 
 
 def missing_runs(grid):
-    """``[(run name, state)]`` of planned runs without metrics.json."""
+    """``[(run name, state)]`` of planned runs neither in the run table nor finished here."""
     from nerelproc.training.config import CHECKPOINT
 
-    missing = []
+    missing, recorded = [], {row["run"] for row in read_table(grid.table)}
     for name, seed in grid.plan():
         out = grid.run_dir(name, seed)
-        if (out / "metrics.json").exists():
+        if (out / "metrics.json").exists() or run_name(name, seed) in recorded:
             continue
         epochs = len(read_jsonl(out / "metrics.jsonl"))
         state = f"in progress, {epochs} epoch(s) done" if (out / CHECKPOINT).exists() else "not started"
@@ -195,15 +203,29 @@ def comparisons(grid, groups, resamples, seed):
             by_seed = {r.seed: r.row[column] for r in groups.get(single, []) if r.row[column] is not None}
             seed_deltas = {r.seed: r.row[column] - by_seed[r.seed] for r in groups.get(joint, [])
                            if r.seed in by_seed and r.row[column] is not None}
+            seeds = (len(groups.get(joint, [])), len(groups.get(single, [])))
+            min_seeds = grid.spec.get("min_seeds", MIN_SEEDS)
             results[(task, joint)] = {
                 "seed_deltas": dict(sorted(seed_deltas.items())),
                 "task": task, "joint": joint, "single": single, "mean_joint": mean_joint,
-                "mean_single": mean_single, "mean_delta": delta, "bootstrap": boot,
-                "seeds": (len(groups.get(joint, [])), len(groups.get(single, []))),
-                "verdict": seeded_verdict(delta, boot, (len(groups.get(joint, [])), len(groups.get(single, []))),
-                                          grid.spec.get("min_seeds", MIN_SEEDS)),
+                "mean_single": mean_single, "mean_delta": delta, "bootstrap": boot, "seeds": seeds,
+                "verdict": seeded_verdict(delta, boot, seeds, min_seeds),
             }
+            if seeds_and_documents(grid):
+                counts = [{r.seed: r.counts[task] for r in groups.get(name, []) if r.counts is not None}
+                          for name in (joint, single)]
+                assessed = stability.assess(*counts, *seeds, min_seeds, resamples, seed)
+                results[(task, joint)].update(seed_test=assessed, verdict=SEED_VERDICT[assessed["words"]])
     return results
+
+
+SEED_VERDICT = {"helps": "confirmed", "hurts": "refuted", "no difference shown": "inconclusive",
+                None: "too few seeds"}
+
+
+def seeds_and_documents(grid):
+    """Whether the grid's verdicts come from the bootstrap over seeds and documents."""
+    return grid.spec.get("verdict_test", "documents") == "seeds_and_documents"
 
 
 def _pooled(runs, task):
@@ -503,10 +525,105 @@ def summary_table(grid, groups):
 def stability_table(grid, groups):
     rows = []
     for column, label, _ in METRICS:
-        cells = [fmt(mean_std(r.row[column] for r in runs)[1]) if trains(grid, name, _metric_task(column)) else "—"
-                 for name, runs in groups.items()]
+        cells = [stability.describe(stability.spread(r.row[column] for r in runs))
+                 if trains(grid, name, _metric_task(column)) else "(not trained)" for name, runs in groups.items()]
         rows.append([label, *cells])
-    return md_table(["std over seeds", *groups], rows)
+    return md_table(["std over seeds (range)", *groups], rows)
+
+
+def _run_list(names):
+    return ", ".join(names) if names else "none"
+
+
+def cls_stability(grid, groups, gold, results):
+    """Is CLS more stable jointly trained? Spread over seeds of CLS micro/macro-F1 and of each
+    relation type's F1, joint against CLS-only; words only with ``min_seeds`` seeds of each."""
+    from nerelproc.io.schema import relation_types
+
+    spec = grid.spec["comparisons"].get("cls")
+    if spec is None:
+        return "No CLS comparison in the grid.\n"
+    min_seeds = grid.spec.get("min_seeds", MIN_SEEDS)
+    gold_sets = [_labels(d) for d in gold]
+    labels = [label for label in relation_types() if any(label in g for g in gold_sets)]
+    stored = {r.row["run"] for runs in groups.values() for r in runs if r.predictions is not None}
+    finished = {r.row["run"] for runs in groups.values() for r in runs}
+    single = spec["single"]
+    lines = []
+    for joint in spec["joint"]:
+        names = (joint, single)
+        not_finished, unkept = stability.missing(grid.plan(), finished, stored, names)
+        rows = [[label, *(stability.describe(stability.spread(r.row[column] for r in groups.get(n, [])))
+                          for n in names)]
+                for column, label in (("test_cls_micro_f1", "CLS micro-F1"), ("test_cls_macro_f1", "CLS macro-F1"))]
+        per_label = {n: {r.seed: stability.label_f1([_labels(r.predictions.get(str(d.id))) for d in gold],
+                                                     gold_sets, labels)
+                         for r in groups.get(n, []) if r.predictions is not None} for n in names}
+        compared = stability.label_spreads(per_label[joint], per_label[single])
+        words = stability.stability_words(compared, min_seeds)
+        if compared is None:
+            rows.append(["per-label F1: median std over the labels", *(
+                f"undefined ({len(per_label[n])} seed{'s' if len(per_label[n]) != 1 else ''} with kept predictions)"
+                for n in names)])
+            label_text = (f"The per-label spread needs 2 or more seeds of each with their predictions kept; there "
+                          f"are {len(per_label[joint])} and {len(per_label[single])}.")
+        else:
+            rows.append(["per-label F1: median std over the labels", fmt(compared["median_joint"]),
+                         fmt(compared["median_single"])])
+            label_text = (f"Per relation type ({compared['labels']} types with test support, "
+                          f"{compared['seeds'][0]} / {compared['seeds'][1]} seeds): {joint}'s F1 moves less over seeds "
+                          f"than {single}'s on {compared['joint_smaller']}, more on {compared['joint_larger']}, "
+                          f"equally on {compared['equal']} (two-sided sign test over the types that differ, "
+                          f"p = {fmt(compared['p'], 3)}).")
+        if words is not None:
+            verdict_text = f"**CLS stability: jointly trained CLS is {words}** ({joint} vs {single})."
+        else:
+            needed = not_finished + unkept
+            verdict_text = (f"**CLS stability: no verdict** ({joint} vs {single}): it needs {min_seeds} seeds of each "
+                            f"with their test predictions kept. Not finished: {_run_list(not_finished)}. Finished "
+                            f"without kept predictions: {_run_list(unkept)}." if needed else
+                            f"**CLS stability: no verdict** ({joint} vs {single}): fewer than {min_seeds} seeds "
+                            "in the grid.")
+        lines += [verdict_text, "", md_table(["spread over seeds: std (range)", *names], rows), label_text, ""]
+    lines += [
+        "A spread is the standard deviation over seeds (ddof 1) with the range (max − min); with one seed "
+        "there is none (*undefined*), not 0. Micro- and macro-F1 spreads are shown, not tested: three seeds "
+        "give each std only two degrees of freedom. The words come from the per-type comparison: *more stable* "
+        f"if joint's per-type F1 moves less on more types and the sign test gives p < {ALPHA}, *less stable* the "
+        "other way round, else *no difference shown*; the types are not independent of one another, so the sign "
+        "test is a guide, not an exact p.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def seed_test_section(grid, groups, results):
+    """The seeds × documents test per task, or which runs it waits for."""
+    if not seeds_and_documents(grid):
+        return ""
+    rows, waits = [], []
+    stored = {r.row["run"] for runs in groups.values() for r in runs if r.predictions is not None}
+    finished = {r.row["run"] for runs in groups.values() for r in runs}
+    for r in results.values():
+        not_finished, unkept = stability.missing(grid.plan(), finished, stored, (r["joint"], r["single"]))
+        if not_finished or unkept:
+            waits.append(f"{TASK_NAME[r['task']]} waits for: not finished: {_run_list(not_finished)}; finished "
+                         f"without kept predictions: {_run_list(unkept)}.")
+        assessed = r["seed_test"]
+        test = assessed["test"]
+        if test is None:
+            rows.append([TASK_NAME[r["task"]], f"{r['joint']} vs {r['single']}", f"{len(assessed['seeds'])}",
+                         "—", "—", "—", "—", "no verdict (too few seeds)"])
+            continue
+        rows.append([TASK_NAME[r["task"]], f"{r['joint']} vs {r['single']}", str(test["seeds"]),
+                     fmt(test["delta"], sign=True), ", ".join(fmt(d, sign=True) for d in test["per_seed"]),
+                     f"[{fmt(test['ci'][0], sign=True)}, {fmt(test['ci'][1], sign=True)}]", fmt(test["p"], 3),
+                     f"**{assessed['words']}**"])
+    return ("### The verdict's test: seeds and documents\n\n"
+            + md_table(["task", "comparison", "paired seeds", "mean Δ", "Δ per seed", "95% CI", "p",
+                        "joint training"], rows)
+            + "\nSeeds × documents bootstrap (the rule above); *paired seeds*: seeds with a finished joint and "
+              "single-task run whose test predictions are kept." + "".join(f" {w}" for w in waits) + "\n")
 
 
 def timing_table(groups):
@@ -578,20 +695,39 @@ def headline(verdict, mean_delta):
     return f"no difference shown (inconclusive); {direction}, within chance"
 
 
+def _test_text(result):
+    """The p-value behind a verdict: the seeds × documents bootstrap's, or the pooled one's."""
+    if "seed_test" not in result:
+        return f"bootstrap p = {fmt((result['bootstrap'] or {}).get('p'), 3)}"
+    test = result["seed_test"]["test"]
+    if test is None:
+        return "no test before every configuration has its seeds"
+    return f"seeds × documents bootstrap p = {fmt(test['p'], 3)}"
+
+
 def verdict_paragraph(grid, results):
     parts = []
     for task, spec in grid.spec["comparisons"].items():
         main, *others = [results[(task, joint)] for joint in spec["joint"]]
-        boot = main["bootstrap"] or {}
         text = (f"**{TASK_NAME[task]}: {headline(main['verdict'], main['mean_delta'])}** ({main['joint']} vs "
                 f"{main['single']}: mean Δ {fmt(main['mean_delta'], sign=True)} over "
-                f"{main['seeds'][0]}/{main['seeds'][1]} seeds, bootstrap p = {fmt(boot.get('p'), 3)}")
+                f"{main['seeds'][0]}/{main['seeds'][1]} seeds, {_test_text(main)}")
         text += "".join(f"; {r['joint']}: {r['verdict']}, Δ {fmt(r['mean_delta'], sign=True)}, "
-                        f"p = {fmt((r['bootstrap'] or {}).get('p'), 3)}" for r in others) + ")."
+                        f"{_test_text(r)}" for r in others) + ")."
         parts.append(text)
-    rule = ("Rule: *confirmed* only if the mean delta over seeds and the pooled delta are both > 0 and the paired "
-            f"bootstrap p < {ALPHA}; *refuted* if both < 0 with p < {ALPHA}; otherwise *inconclusive*; none before "
-            f"both configurations have {grid.spec.get('min_seeds', MIN_SEEDS)} seeds (*too few seeds*).")
+    min_seeds = grid.spec.get("min_seeds", MIN_SEEDS)
+    if seeds_and_documents(grid):
+        rule = (f"Rule: *helps* (confirmed) only if the mean delta over seeds is > 0 and the bootstrap over seeds "
+                f"and documents gives p < {ALPHA}; *hurts* (refuted) if it is < 0 with p < {ALPHA}; otherwise "
+                f"*no difference shown* (inconclusive); no test and no verdict before each configuration has "
+                f"{min_seeds} finished seeds, paired by seed, with their test predictions kept (*too few seeds*). "
+                "The bootstrap draws the seed pairs with replacement and, within each, the test documents (the same "
+                "draw for the joint and the single-task run); its statistic is the mean over seeds of joint − "
+                "single micro-F1.")
+    else:
+        rule = ("Rule: *confirmed* only if the mean delta over seeds and the pooled delta are both > 0 and the "
+                f"paired bootstrap p < {ALPHA}; *refuted* if both < 0 with p < {ALPHA}; otherwise *inconclusive*; "
+                f"none before both configurations have {min_seeds} seeds (*too few seeds*).")
     return "\n\n".join(parts) + "\n\n" + rule + "\n"
 
 
@@ -687,10 +823,10 @@ def runs_table(runs):
 
 def analyse(grid, grid_arg=None):
     """Write the report, its plots and the run table; return ``{"report", "table", "figures", "verdicts"}``."""
-    from experiments.multitask.runner import write_table
+    from experiments.multitask.runner import record_all
     from nerelproc.io.readers import read_documents
 
-    write_table(grid)
+    record_all(grid)
     gold = list(read_documents(grid.data("test")))
     runs = load_runs(grid, gold)
     groups = by_config(runs, grid.configs)
@@ -708,14 +844,17 @@ def analyse(grid, grid_arg=None):
         sections[task] = deltas_table(deltas, "entity type" if task == "ner" else "relation type")
         if deltas:
             sections[task] += f"\n![{task} deltas]({figures}/{task}_deltas.png)\n"
+    curves = any(run.history for run in runs)
     if runs:
         plot_scatter(grid, groups, grid.figures / "scatter.png")
+    if curves:
         plot_curves(grid, groups, grid.figures / "curves.png")
     specs = grid.spec["comparisons"]
     ner_pair = _case_pair(groups, specs["ner"]["joint"][0], specs["ner"]["single"]) if "ner" in specs else None
     cls_pair = _case_pair(groups, specs["cls"]["joint"][0], specs["cls"]["single"]) if "cls" in specs else None
     missing = missing_runs(grid)
     stale = [r.row["run"] for r in runs if r.row["config_matches_grid"] != "yes"]
+    unkept = [r.row["run"] for r in runs if r.predictions is None]
     command = f"python -m experiments.multitask {grid_arg or grid.path}"
     name, seed = next(iter(grid.configs)), grid.seeds[0]
     text = "\n".join([
@@ -726,7 +865,9 @@ def analyse(grid, grid_arg=None):
         verdict_paragraph(grid, results),
         f"Finished runs: {len(runs)} of {len(grid.plan())}. "
         + ("Missing: " + ", ".join(f"{n} ({s})" for n, s in missing) + "." if missing else "None missing.")
-        + (f" **Runs whose settings differ from the grid now:** {', '.join(stale)}." if stale else ""),
+        + (f" **Runs whose settings differ from the grid now:** {', '.join(stale)}." if stale else "")
+        + (f" Finished without their test predictions kept (the per-document sections and the verdict need "
+           f"them; `--retrain-unkept` trains them again): {', '.join(unkept)}." if unkept else ""),
         "",
         "Setting (the same for every configuration; the verdicts hold for this budget, not beyond it): "
         + ", ".join(f"{key} {value}" for key, value in grid.spec.get("shared", {}).items()) + ". "
@@ -747,7 +888,8 @@ def analyse(grid, grid_arg=None):
         "seeds (the seed-averaged system). p is two-sided: twice the share of resamples whose difference is "
         "zero or of the opposite sign to the observed one. The bootstrap measures the sampling of test documents "
         "only; what seeds do is in the last column and under *Stability*: a verdict whose per-seed deltas change "
-        "sign rests on the seed average alone.",
+        "sign rests on the seed average alone."
+        + ("\n\n" + seed_test_section(grid, groups, results).rstrip("\n") if seeds_and_documents(grid) else ""),
         "",
         "## Per entity type: NER F1, joint vs NER-only",
         "",
@@ -760,8 +902,8 @@ def analyse(grid, grid_arg=None):
         sections.get("cls", "Not in the grid.\n"),
         "## Stability across seeds",
         "",
-        "Standard deviation over seeds (ddof 1) per configuration, side by side; the stability claim needs "
-        "the joint columns to be lower.",
+        cls_stability(grid, groups, gold, results),
+        "### Every metric, every configuration",
         "",
         stability_table(grid, groups),
         "## Timing",
@@ -772,8 +914,9 @@ def analyse(grid, grid_arg=None):
         "",
         "## Plots",
         "",
-        (f"![per seed]({figures}/scatter.png)\n\n![dev curves]({figures}/curves.png)\n" if runs else
-         "None yet.\n"),
+        (f"![per seed]({figures}/scatter.png)\n" if runs else "None yet.\n")
+        + (f"\n![dev curves]({figures}/curves.png)\n" if curves else
+           "\nDev curves: no finished run has its dev history kept.\n" if runs else ""),
         "## Where joint and single-task disagree most (test)",
         "",
         "Documents ranked by how many entities (joint vs NER-only) or labels (joint vs CLS-only) the two "
@@ -805,7 +948,8 @@ def analyse(grid, grid_arg=None):
         f"{command} --analyse-only",
         "```",
         "",
-        "A finished run is skipped: to recompute one, delete its folder, or train it elsewhere with "
+        "A finished run (a folder with `metrics.json`, or a row in the run table) is skipped: to recompute one, "
+        "delete its folder and its row, or train it elsewhere with "
         f"`--runs-root /tmp/check --report /tmp/check/multitask.md --only {run_name(name, seed)}` (both, so that "
         "the report and table here are not replaced by a one-run version).",
         "",

@@ -4,9 +4,11 @@ A grid file (``experiments/multitask/grid.json``) names the data, shared ``Train
 overrides, the configurations (name -> overrides), the seeds and a runs root. Each run
 lives in ``RUNS_ROOT/NAME-sSEED``; it is finished when ``metrics.json`` exists. Running
 the grid trains what is unfinished, resuming from a checkpoint where one exists, so the
-grid continues across sittings (our machines cut work off after 3 hours). After each
-finished run the per-run table (``reports/multitask_runs.csv``) is rewritten from the
-run folders, so it is always exactly "what has finished"; the analysis
+grid continues across sittings (our machines cut work off after 3 hours). As soon as a
+run finishes, its row goes into the per-run table (``reports/multitask_runs.csv``) and its
+test predictions, compacted, and its dev history into ``reports/multitask/runs/`` (module
+``predictions``): those files are the run's record, to commit on their own, and they
+outlive the run folder. A row whose run folder is gone stays in the table. The analysis
 (``report``) runs at the end.
 """
 
@@ -33,7 +35,7 @@ COLUMNS = (
 )
 SITTINGS = "sittings.jsonl"
 # Fields that do not change what is learned; a difference there is not a stale run.
-IGNORED_FIELDS = ("threads", "extra", "device", "cache_dir")  # how, not what, a run computes ("extra": old runs)
+IGNORED_FIELDS = ("threads", "extra", "device", "cache_dir", "checkpoint_every")  # how, not what, a run computes ("extra": old runs)
 
 
 def _log(message):
@@ -67,6 +69,11 @@ class Grid:
     @property
     def figures(self):
         return self.report.with_suffix("")  # reports/multitask.md -> reports/multitask/
+
+    @property
+    def kept(self):
+        """Where finished runs' records are kept: compact test predictions and dev histories."""
+        return self.figures / "runs"
 
     @property
     def quality(self):
@@ -121,17 +128,25 @@ def parse_run_name(text):
 # ------------------------------------------------------------------------------ running
 
 
-def run_grid(grid, only=(), log=_log):
-    """Train every unfinished run of the plan; return ``(trained, skipped)`` run names."""
+def run_grid(grid, only=(), log=_log, retrain_unkept=False):
+    """Train every unfinished run of the plan; return ``(trained, skipped)`` run names.
+
+    ``retrain_unkept``: also train again a run that is in the table but whose test predictions
+    are not kept (its folder is gone): its row is replaced by the new run's when it finishes."""
+    from experiments.multitask.predictions import stored_path
     from nerelproc.training.config import CHECKPOINT
     from nerelproc.training.run import run
 
     trained, skipped = [], []
     plan = grid.plan(only)
+    recorded = {row["run"] for row in read_table(grid.table)}
     for name, seed in tqdm(plan, desc="grid", file=sys.stderr, unit="run"):
         out, label = grid.run_dir(name, seed), run_name(name, seed)
-        if (out / "metrics.json").exists():
-            log(f"{label}: finished, skipped")
+        unkept = label in recorded and not stored_path(grid.kept, label).exists()
+        if (out / "metrics.json").exists() or (label in recorded and not (retrain_unkept and unkept)):
+            # a run in the table is finished even where its folder is not here (another machine's)
+            log(f"{label}: finished, skipped" + (" (its test predictions are not kept: --retrain-unkept "
+                                                 "trains it again)" if unkept else ""))
             skipped.append(label)
             continue
         config = grid.config(name, seed)
@@ -144,8 +159,42 @@ def run_grid(grid, only=(), log=_log):
         _record_sitting(out, config, resume)
         run(config, grid.data("train"), grid.data("dev"), out, test_path=grid.data("test"), resume=resume)
         trained.append(label)
-        write_table(grid)  # after every finished run: the table survives a cut-off later on
+        # at once, not at the end of the grid: a finished run survives a cut-off later on
+        files = record_run(grid, name, seed)
+        log(f"{label}: finished; its record: {', '.join(map(str, files))}")
     return trained, skipped
+
+
+def keep_run(grid, name, seed):
+    """Copy a finished run's test predictions (compacted) and dev history beside the report;
+    return the files written ([] for a run not finished here)."""
+    from experiments.multitask.predictions import history_path, store, store_history, stored_path
+
+    out, label = grid.run_dir(name, seed), run_name(name, seed)
+    if not (out / "metrics.json").exists():
+        return []
+    kept = []
+    if (out / "test_predictions.jsonl").exists():
+        kept.append(store(out / "test_predictions.jsonl", stored_path(grid.kept, label)))
+    if (out / "metrics.jsonl").exists():
+        kept.append(store_history(out / "metrics.jsonl", history_path(grid.kept, label)))
+    return kept
+
+
+def record_run(grid, name, seed):
+    """Keep a finished run: its predictions and history beside the report, its row in the table.
+    Returns the files that make up its record (what to commit for this run)."""
+    kept = keep_run(grid, name, seed)
+    write_table(grid)
+    return [grid.table, *kept]
+
+
+def record_all(grid):
+    """``record_run`` for every finished run folder here (for runs that finished before the
+    runner kept predictions, and for an analysis after runs trained elsewhere were copied in)."""
+    for name, seed in grid.plan():
+        keep_run(grid, name, seed)
+    return write_table(grid)
 
 
 def _comparable(config_dict):
@@ -254,13 +303,45 @@ def _round(value, digits=4):
     return None if value is None else round(float(value), digits)
 
 
+def _cell(text):
+    """A CSV cell back to what ``run_row`` wrote: '' -> None, numbers -> int/float, else text."""
+    if text is None or text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def read_table(path):
+    """The rows of a per-run CSV, typed as ``run_row`` makes them; [] if there is none."""
+    path = Path(path)
+    if not path.exists():
+        return []
+    with open(path, encoding="utf-8", newline="") as file:
+        rows = [{key: _cell(value) for key, value in row.items()} for row in csv.DictReader(file)]
+    for row in rows:
+        row["run"], row["config"] = str(row["run"]), str(row["config"])
+    return rows
+
+
 def table_rows(grid):
-    rows = (run_row(grid, name, seed) for name, seed in grid.plan())
-    return [row for row in rows if row is not None]
+    """Every finished run: rows from the run folders here, then rows of the table whose folder is
+    not here (finished on another machine), in plan order; runs outside the plan last."""
+    recorded = {row["run"]: row for row in read_table(grid.table)}
+    rows = []
+    for name, seed in grid.plan():
+        row = run_row(grid, name, seed) or recorded.get(run_name(name, seed))
+        if row is not None:
+            rows.append(row)
+    planned = {row["run"] for row in rows}
+    return rows + [row for run, row in recorded.items() if run not in planned]
 
 
 def write_table(grid):
-    """Rewrite the per-run CSV from the run folders (idempotent: a finished run is one row)."""
+    """Rewrite the per-run CSV: one row per finished run; a row is never dropped (idempotent)."""
     from nerelproc.io.writers import atomic_output
 
     rows = table_rows(grid)
