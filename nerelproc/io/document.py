@@ -47,6 +47,13 @@ class Document:
     relation_types: list | None = None  # explicit document labels, if the input had them
     extra: dict = field(default_factory=dict)  # any other input field, passed through
     problems: list = field(default_factory=list)  # what was wrong with the input, as text
+    normal: dict = field(default_factory=dict)  # {T-id: normal form} (nerelproc.names)
+    groups: list | None = None  # [{"name", "type", "mentions": [T-ids]}], if known
+
+    def __post_init__(self):
+        # BRAT keeps normal forms as AnnotatorNotes on T-lines: they come in among the links
+        self.links, notes = split_entity_notes(self.links)
+        self.normal = {**notes, **self.normal}
 
     def relation_labels(self):
         """The document's CLS labels: ``relation_types`` if given, else from the R-lines."""
@@ -95,6 +102,64 @@ def parse_entity_line(line, text=None):
 def format_entity_line(entity, text, entity_id=None):
     spans = ";".join(f"{start} {end}" for start, end in entity.spans)
     return f"{entity_id or entity.id}\t{entity.type} {spans}\t{entity.surface(text)}"
+
+
+NOTE = "AnnotatorNotes"
+
+
+def split_entity_notes(lines):
+    """``(other lines, {T-id: note})``: BRAT ``#1\tAnnotatorNotes T4\tВладимир Путин`` lines
+    on entities taken out of ``lines`` (notes on relations and other lines stay)."""
+    kept, notes = [], {}
+    for line in lines:
+        parts = line.rstrip("\r\n").split("\t")
+        if len(parts) == 3 and parts[0].startswith("#"):
+            kind, _, target = parts[1].partition(" ")
+            if kind == NOTE and target.startswith("T") and target[1:].isdigit():
+                notes[target] = parts[2]
+                continue
+        kept.append(line)
+    return kept, notes
+
+
+def format_note_lines(normal, ids, taken=()):
+    """``#n\tAnnotatorNotes T4\tform`` per entity id in ``ids`` that has a normal form,
+    numbered after the ``#`` lines already ``taken``."""
+    used = [int(line[1:].split("\t", 1)[0]) for line in taken
+            if line.startswith("#") and line[1:].split("\t", 1)[0].isdigit()]
+    number = max(used, default=0)
+    lines = []
+    for entity_id in ids:
+        form = normal.get(entity_id)
+        if form is None:
+            continue
+        number += 1
+        lines.append(f"#{number}\t{NOTE} {entity_id}\t{' '.join(str(form).split())}")
+    return lines
+
+
+def names_from_json(obj):
+    """``(normal, groups, problems)`` from a JSONL object's ``normal`` and ``groups`` fields;
+    a field of the wrong shape is left out and named among the problems."""
+    normal, groups, problems = {}, None, []
+    value = obj.get("normal")
+    if value is not None:
+        if isinstance(value, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            normal = dict(value)
+        else:
+            problems.append("field 'normal' is not an object of strings (T-id -> normal form); ignored")
+    value = obj.get("groups")
+    if value is not None:
+        if isinstance(value, list) and all(_is_group(group) for group in value):
+            groups = [dict(group) for group in value]
+        else:
+            problems.append("field 'groups' is not a list of {name, type, mentions}; ignored")
+    return normal, groups, problems
+
+
+def _is_group(group):
+    return (isinstance(group, dict) and isinstance(group.get("name"), str) and isinstance(group.get("type"), str)
+            and isinstance(group.get("mentions"), list) and all(isinstance(m, str) for m in group["mentions"]))
 
 
 def relation_type(line):

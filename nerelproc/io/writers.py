@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from nerelproc.io.document import format_entity_line
+from nerelproc.io.document import format_entity_line, format_note_lines
 
 
 def entity_lines(document, renumber=False):
@@ -18,6 +18,38 @@ def entity_lines(document, renumber=False):
         entities = sorted(entities, key=lambda e: (e.start, -e.end, e.type))
         return [format_entity_line(e, document.text, f"T{i}") for i, e in enumerate(entities, 1)]
     return [format_entity_line(e, document.text) for e in entities]
+
+
+def entity_ids(document, renumber=False):
+    """``{id as read: id as written}`` of the entities ``entity_lines`` writes."""
+    if not renumber:
+        return {e.id: e.id for e in document.entities if e.id}
+    entities = sorted(document.entities, key=lambda e: (e.start, -e.end, e.type))
+    return {e.id: f"T{i}" for i, e in enumerate(entities, 1) if e.id}
+
+
+def names_to_json(document, renumber=False):
+    """The document's ``normal`` and ``groups`` under the ids its T-lines are written with:
+    ``({T-id: normal form}, [{"name", "type", "mentions"}] or None)``; a form or a mention
+    of an entity the document does not hold is left out."""
+    ids = entity_ids(document, renumber)
+    normal = {ids[key]: form for key, form in document.normal.items() if key in ids}
+    groups = None
+    if document.groups is not None:
+        groups = [{**group, "mentions": [ids[m] for m in group["mentions"] if m in ids]}
+                  for group in document.groups]
+    return normal, groups
+
+
+def note_lines(document, renumber=False):
+    """The normal forms as BRAT ``AnnotatorNotes`` lines, in the order of the T-lines."""
+    normal, _ = names_to_json(document, renumber)
+    written = list(entity_ids(document, renumber).values())
+    return format_note_lines(normal, sorted(written, key=_entity_number), document.links)
+
+
+def _entity_number(entity_id):
+    return (0, int(entity_id[1:])) if entity_id[1:].isdigit() else (1, entity_id)
 
 
 def document_to_json(document, renumber=False, relations=True, relation_scores=None):
@@ -31,6 +63,11 @@ def document_to_json(document, renumber=False, relations=True, relation_scores=N
         obj["relation_types"] = sorted(set(document.relation_types))
     if relation_scores is not None:
         obj["relation_scores"] = relation_scores
+    normal, groups = names_to_json(document, renumber)
+    if normal:
+        obj["normal"] = normal
+    if groups is not None:
+        obj["groups"] = groups
     return obj
 
 
@@ -61,6 +98,7 @@ def brat_name_problem(name):
 def write_brat_document(document, folder, renumber=False, labels=None):
     """``NAME.txt`` + ``NAME.ann`` of a document (and ``NAME.labels.json`` with ``labels``)."""
     lines = entity_lines(document, renumber) + list(document.relations) + list(document.links)
+    lines += note_lines(document, renumber)
     write_brat_files(folder, str(document.id), document.text, lines, labels)
 
 
