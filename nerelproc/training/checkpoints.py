@@ -1,5 +1,6 @@
 """Checkpoints: everything needed to continue a run exactly (model, optimiser, scheduler,
-RNG states, progress), written atomically after every epoch."""
+RNG states, progress: epoch, best dev score, the position inside an epoch), written
+atomically within and after every epoch."""
 
 import random
 
@@ -10,7 +11,7 @@ from nerelproc.io.writers import dumps_line
 
 
 def save_checkpoint(path, model, optimizer, scheduler, progress):
-    """``progress``: epoch, best, stale, history."""
+    """``progress``: epoch, best, stale, history, position (the ``EpochPosition`` as a dict, or None)."""
     state = {
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
@@ -24,13 +25,14 @@ def save_checkpoint(path, model, optimizer, scheduler, progress):
 
 
 def load_checkpoint(path, model, optimizer, scheduler, device):
-    """Restore model, optimiser, scheduler and RNG states; return the progress (epoch, best, stale, history)."""
+    """Restore model, optimiser, scheduler and RNG states; return the progress (epoch, best, stale,
+    history, and from checkpoints within an epoch the position in it)."""
     state = torch.load(path, weights_only=False, map_location=device)
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     set_rng_state(state["rng"])
-    return {key: state[key] for key in ("epoch", "best", "stale", "history")}
+    return {key: value for key, value in state.items() if key not in ("model", "optimizer", "scheduler", "rng")}
 
 
 def rewrite_metrics_log(path, history):

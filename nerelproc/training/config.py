@@ -4,15 +4,33 @@ The grid of the multi-task study and ``experiment --analyse-only`` read it witho
 importing torch.
 """
 
+import re
 from dataclasses import dataclass
 
 CHECKPOINT = "checkpoint.pt"
 
 
+class SetupError(ValueError):
+    """A run that cannot start or resume as asked (``--init``, ``--resume``): said in one line."""
+
+CHECKPOINT_EVERY = re.compile(r"^(?:(?P<steps>\d+)|(?P<time>\d+(?:\.\d+)?)(?P<unit>[smh]))$")
+
+
+def checkpoint_interval(text):
+    """``("steps", n)`` or ``("seconds", s)`` from ``--checkpoint-every`` ("200", "10m", "90s", "1h");
+    ``("steps", 0)``: only after each epoch."""
+    match = CHECKPOINT_EVERY.match(str(text).strip())
+    if not match:
+        raise ValueError(f"checkpoint interval {text!r}: a number of steps (200) or a time (10m, 90s, 1h)")
+    if match["steps"] is not None:
+        return "steps", int(match["steps"])
+    return "seconds", float(match["time"]) * {"s": 1, "m": 60, "h": 3600}[match["unit"]]
+
+
 @dataclass
 class TrainConfig:
     encoder: str = "default"
-    init: str = ""  # a model directory written by train (encoder/, heads.npz): start from its weights
+    init: str = ""  # a model directory written by train (encoder/) or export (ct2/): start from its weights
     tasks: tuple = ("ner", "cls")
     weighting: str = "uncertainty"  # or "fixed"
     weights: tuple = (1.0, 1.0)  # fixed weights (ner, cls)
@@ -37,3 +55,4 @@ class TrainConfig:
     precision: str = "fp32"  # or "bf16": autocast the forward (weights and optimiser stay fp32)
     cls_loss: str = "sum"  # over labels (49x the per-label mean), or "mean": the CLS gradient 1/49 as large
     attention_dropout: float = -1.0  # < 0: the encoder's own; 0 lets torch use its fused attention kernel
+    checkpoint_every: str = "10m"  # within an epoch: every N steps ("200") or every so much wall time ("10m", "90s")

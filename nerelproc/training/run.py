@@ -12,6 +12,7 @@ from nerelproc.training.checkpoints import load_checkpoint
 from nerelproc.training.config import CHECKPOINT, TrainConfig
 from nerelproc.training.data import load_documents
 from nerelproc.training.evaluate import score_model_dir
+from nerelproc.training.from_bundle import is_bundle
 from nerelproc.training.trainer import Trainer
 
 
@@ -27,7 +28,7 @@ def run(config, train_path, dev_path, out_dir, test_path=None, resume=False, sto
     trainer = Trainer(config, load_documents(train_path), load_documents(dev_path), out_dir)
     setup_seconds = time.time() - started
     if resume and trainer.resume():
-        trainer.log(f"resumed {out_dir} after epoch {trainer.epoch}")
+        trainer.log(f"resumed {out_dir} {trainer.where()}")
     trainer.fit(stop_after_epoch=stop_after_epoch)
     if not trainer.finished:
         trainer.log(f"stopped after epoch {trainer.epoch} of {config.epochs}: continue with --resume")
@@ -60,9 +61,11 @@ def checkpoint_model(run_dir, out_dir):
         raise FileNotFoundError(f"{run_dir} holds no {CHECKPOINT}: not a training run")
     saved = json.loads((run_dir / "train_config.json").read_text("utf-8"))
     config = TrainConfig(**{f.name: saved[f.name] for f in fields(TrainConfig) if f.name in saved})
-    # the checkpoint replaces every weight: no --init to load, one placeholder document to set up on
+    # the checkpoint replaces every weight: no --init to load (but an exported model's encoder
+    # shape is known only from it), one placeholder document to set up on
+    init = config.init if config.init and is_bundle(config.init) else ""
     placeholder = [Document("checkpoint", "checkpoint")]
-    trainer = Trainer(replace(config, init="", max_train_docs=0), placeholder, placeholder, run_dir)
+    trainer = Trainer(replace(config, init=init, max_train_docs=0), placeholder, placeholder, run_dir)
     progress = load_checkpoint(run_dir / CHECKPOINT, trainer.model, trainer.optimizer, trainer.scheduler,
                                trainer.device)
     trainer.save_model(out_dir, thresholds=None, tuning=None)

@@ -2,17 +2,20 @@
 
 One code path serves every configuration of the multi-task experiment:
 ``tasks`` picks NER, CLS or both; ``weighting`` picks uncertainty or fixed weights.
-A checkpoint after every epoch holds everything needed to continue exactly
-(``checkpoints``), because work on our machines is cut off after 3 hours. Data
-preparation is in ``data``, evaluation and threshold tuning in ``evaluate``, the
-``nerelproc train`` orchestration in ``run``.
+Checkpoints within an epoch (``checkpoint_every``) and after it hold everything needed to
+continue exactly (``checkpoints``): a run killed at any moment loses at most the work since
+the last one. Data preparation is in ``data``, evaluation and threshold tuning in
+``evaluate``, the ``nerelproc train`` orchestration in ``run``, the start from an exported
+int8 model in ``from_bundle``.
 """
 
+import hashlib
 import json
+import platform
 import re
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,10 +32,23 @@ from nerelproc.runtime.tagging import TagScheme
 from nerelproc.runtime.windows import ner_tokenizer, window_inputs
 from nerelproc.training.calibration import set_decisions
 from nerelproc.training.checkpoints import load_checkpoint, rewrite_metrics_log, save_checkpoint, seed_everything
-from nerelproc.training.config import CHECKPOINT
+from nerelproc.training.config import CHECKPOINT, SetupError, checkpoint_interval
 from nerelproc.training.data import batches, frozen_layer_cache, make_examples
 from nerelproc.training.evaluate import evaluate, selection_score
+from nerelproc.training.from_bundle import is_bundle, load_bundle_encoder
 from nerelproc.training.model import JointModel, cls_loss, load_encoder, ner_loss, set_attention_dropout
+
+TIMED_STEPS = (1, 4)  # a step is timed from the end of a sitting's step 1 to that of step 4: step 1 warms up
+
+
+@dataclass
+class EpochPosition:
+    """Where a run stands inside an epoch: its batches in order, how many are done, their losses."""
+
+    order: list  # the epoch's batches (lists of training-document indices)
+    step: int = 0
+    losses: list = field(default_factory=list)  # (total, {task: loss}) of the steps done
+    seconds: float = 0.0  # of training in this epoch so far, over sittings
 
 
 class Trainer:
@@ -42,9 +58,9 @@ class Trainer:
         self.log = log or (lambda message: tqdm.write(message, file=sys.stderr))
         if config.threads:
             torch.set_num_threads(config.threads)
+        self.checkpoint_interval = checkpoint_interval(config.checkpoint_every)
         seed_everything(config.seed)
-        encoder = str(Path(config.init) / "encoder") if config.init else config.encoder
-        self.encoder, self.hf_tokenizer, self.cls_id, self.sep_id = load_encoder(encoder)
+        self.encoder, self.hf_tokenizer, self.cls_id, self.sep_id = initial_encoder(config)
         if config.attention_dropout >= 0:
             set_attention_dropout(self.encoder, config.attention_dropout)
         self.tokenizer = ner_tokenizer(self.hf_tokenizer.backend_tokenizer)
@@ -66,15 +82,28 @@ class Trainer:
         self.model.to(self.device)
         self.model.init_biases(*self._priors())
         if config.init:  # a new schedule from trained weights: heads and σ's too, the optimiser afresh
-            self.model.load_heads(Heads.load(Path(config.init) / "heads.npz"))
-            with torch.no_grad():
-                self.model.log_vars.copy_(torch.tensor(Bundle.load(config.init).log_vars))
+            self._load_init(Path(config.init))
         self.optimizer, self.scheduler = self._optimizer()
         self.lower_cache = None
         if config.freeze_layers:
             self.lower_cache = frozen_layer_cache(self.model, self.encoder, self.tokenizer, self.train, config,
                                                   self.cls_id, self.sep_id, self.device)
         self.history, self.epoch, self.best, self.stale = [], 0, -1.0, 0
+        self.position = None  # an EpochPosition while an epoch is under way
+        self.train_fingerprint = _fingerprint(self.train)
+
+    def _load_init(self, path):
+        """The heads and σ's of the model at ``path`` (its encoder is already loaded)."""
+        saved = Bundle.load(path)
+        if (list(saved.entity_types), list(saved.relation_types)) != (list(self.entity_types), list(self.labels)):
+            raise SetupError(f"--init {path}: its entity or relation types are not this version's NEREL schema")
+        if saved.layers != self.config.layers:
+            raise SetupError(f"--init {path} has {saved.layers} nesting layers per type; this run asks for "
+                             f"{self.config.layers} (--layers must match the model it starts from)")
+        self.model.load_heads(Heads.load(path / "heads.npz"))
+        if saved.log_vars is not None:
+            with torch.no_grad():
+                self.model.log_vars.copy_(torch.tensor(saved.log_vars))
 
     # -- setup -------------------------------------------------------------------
 
@@ -98,6 +127,7 @@ class Trainer:
         ]
         optimizer = torch.optim.AdamW(groups)
         steps_per_epoch = sum(1 for _ in batches(self.train, c.batch_windows, np.random.default_rng(0)))
+        self.steps_per_epoch = steps_per_epoch
         total = max(1, steps_per_epoch * c.epochs)
         warmup = max(1, int(total * c.warmup))
         schedule = lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup)))  # noqa: E731
@@ -199,32 +229,52 @@ class Trainer:
 
     def fit(self, interrupt_after_steps=None, stop_after_epoch=None):
         """Train until ``epochs`` or early stopping; ``stop_after_epoch`` ends this sitting after
-        that epoch's checkpoint (``--resume`` continues with the same data order and schedule)."""
+        that epoch's checkpoint (``--resume`` continues with the same data order and schedule).
+        ``interrupt_after_steps`` raises ``KeyboardInterrupt`` after that many steps of this
+        sitting, as a kill would (for tests)."""
         c = self.config
         self.out_dir.mkdir(parents=True, exist_ok=True)
         (self.out_dir / "train_config.json").write_text(json.dumps(asdict(c), indent=1, ensure_ascii=False))
-        if self.epoch == 0:
+        if self.epoch == 0 and self.position is None:
             (self.out_dir / "metrics.jsonl").unlink(missing_ok=True)  # a fresh start logs afresh
-        steps_done = 0
+        self.log(f"train: {describe_cpu(self.device)}")
+        clock = StepClock(self, self.log)
+        saved_at, saved_step = time.monotonic(), 0  # the last checkpoint of this sitting
         while self.epoch < c.epochs and self.stale < c.patience:
             if stop_after_epoch is not None and self.epoch >= stop_after_epoch:
                 break
             self.model.train()
-            rng = np.random.default_rng(c.seed * 1000 + self.epoch)  # the same order after a resume
-            started = time.time()
-            losses, bar = [], tqdm(
-                list(batches(self.train, c.batch_windows, rng)), desc=f"epoch {self.epoch + 1}", file=sys.stderr
-            )
-            for indices in bar:
+            if self.position is None:
+                rng = np.random.default_rng(c.seed * 1000 + self.epoch)  # the same order after a resume
+                order = [[int(i) for i in batch] for batch in batches(self.train, c.batch_windows, rng)]
+                self.position = EpochPosition(order)
+            position = self.position
+            started = time.time() - position.seconds
+            bar = tqdm(total=len(position.order), initial=position.step, desc=f"epoch {self.epoch + 1}",
+                       file=sys.stderr)
+            for indices in position.order[position.step :]:
                 total, parts = self._step(indices)
-                losses.append((total, parts))
+                position.losses.append((total, parts))
+                position.step += 1
+                bar.update()
                 bar.set_postfix(loss=f"{total:.3f}", **{k: f"{v:.3f}" for k, v in parts.items()})
-                steps_done += 1
-                if interrupt_after_steps is not None and steps_done >= interrupt_after_steps:
+                clock.stepped()
+                if self._checkpoint_due(clock.steps - saved_step, time.monotonic() - saved_at):
+                    position.seconds = time.time() - started
+                    self.save_checkpoint()
+                    saved_at, saved_step = time.monotonic(), clock.steps
+                if interrupt_after_steps is not None and clock.steps >= interrupt_after_steps:
                     raise KeyboardInterrupt("interrupted on request")
-            train_seconds = time.time() - started
+            bar.close()
+            position.seconds = train_seconds = time.time() - started
+            if clock.steps > saved_step:  # a kill during the dev evaluation keeps the epoch's steps
+                self.save_checkpoint()
+                saved_at, saved_step = time.monotonic(), clock.steps
+            evaluated = time.time()
             scores, thresholds, tuning = self.evaluate(self.dev)
+            losses = position.losses
             self.epoch += 1
+            self.position = None
             record = {
                 "epoch": self.epoch,
                 "train_loss": float(np.mean([t for t, _ in losses])),
@@ -235,7 +285,7 @@ class Trainer:
                 "log_vars": self.model.log_vars.detach().tolist(),
                 "sigma": self.model.sigmas(),
                 "epoch_seconds": train_seconds,
-                "eval_seconds": time.time() - started - train_seconds,
+                "eval_seconds": time.time() - evaluated,
             }
             record["selection"] = selection_score(scores, c.tasks, tuning)
             record["dev_cls_cv"] = tuning["cv"][tuning["mode"]]
@@ -249,7 +299,20 @@ class Trainer:
             else:
                 self.stale += 1
             self.save_checkpoint()
+            saved_at, saved_step = time.monotonic(), clock.steps
+            clock.epoch_done(record["eval_seconds"])
         return self.history
+
+    def _checkpoint_due(self, steps, seconds):
+        """Whether ``steps`` steps and ``seconds`` of wall time since the last checkpoint call for one."""
+        kind, every = self.checkpoint_interval
+        return every > 0 and (steps if kind == "steps" else seconds) >= every
+
+    def steps_left(self):
+        """Steps to the last epoch's end (early stopping may come sooner)."""
+        in_epoch = len(self.position.order) - self.position.step if self.position else self.steps_per_epoch
+        later = max(0, self.config.epochs - self.epoch - 1)
+        return in_epoch + later * self.steps_per_epoch, later + 1
 
     @property
     def finished(self):
@@ -289,7 +352,9 @@ class Trainer:
         bundle.save(path)
 
     def save_checkpoint(self):
-        progress = {"epoch": self.epoch, "best": self.best, "stale": self.stale, "history": self.history}
+        progress = {"epoch": self.epoch, "best": self.best, "stale": self.stale, "history": self.history,
+                    "position": asdict(self.position) if self.position else None,
+                    "train_fingerprint": self.train_fingerprint}
         save_checkpoint(self.out_dir / CHECKPOINT, self.model, self.optimizer, self.scheduler, progress)
 
     def resume(self):
@@ -297,9 +362,20 @@ class Trainer:
         if not path.exists():
             return False
         progress = load_checkpoint(path, self.model, self.optimizer, self.scheduler, self.device)
+        saved = progress.get("train_fingerprint")
+        if saved is not None and saved != self.train_fingerprint:
+            raise SetupError(f"{path} was written while training on other documents: resume with the same "
+                             "--train (and --max-train-docs)")
         self.epoch, self.best, self.stale, self.history = (progress[k] for k in ("epoch", "best", "stale", "history"))
+        self.position = EpochPosition(**progress["position"]) if progress.get("position") else None
         rewrite_metrics_log(self.out_dir / "metrics.jsonl", self.history)
         return True
+
+    def where(self):
+        """Where the run stands, in words."""
+        if self.position is None:
+            return f"after epoch {self.epoch}"
+        return f"in epoch {self.epoch + 1}, after step {self.position.step} of {len(self.position.order)}"
 
 
 def _summary(record):
@@ -309,6 +385,84 @@ def _summary(record):
         f"flat {record['dev_flat_f1']:.4f} | CLS micro {record['dev_cls_micro_f1']:.4f} "
         f"macro {record['dev_cls_macro_f1']:.4f} | {sigma} | {record['epoch_seconds']:.0f}s"
     )
+
+
+def initial_encoder(config):
+    """``(encoder, hf tokenizer, cls id, sep id)``: ``init``'s encoder (a training output's
+    ``encoder/``, or an exported model's int8 ``ct2/`` dequantized), else ``config.encoder``."""
+    if not config.init:
+        return load_encoder(config.encoder)
+    init = Path(config.init)
+    if (init / "encoder").is_dir():
+        return load_encoder(str(init / "encoder"))
+    if is_bundle(init):
+        return load_bundle_encoder(init)
+    raise FileNotFoundError(f"--init {init}: neither a model written by train (encoder/, heads.npz) "
+                            "nor one written by export (ct2/model.bin, heads.npz)")
+
+
+def _fingerprint(examples):
+    """What identifies the training documents, in their order: a resume must see the same."""
+    digest = hashlib.sha256()
+    for example in examples:
+        digest.update(example.document.text.encode() + b"\0")
+    return digest.hexdigest()
+
+
+class StepClock:
+    """Times this sitting's steps (wall and process CPU time) and logs the time per step and
+    the estimated time to the run's end: once steps ``TIMED_STEPS`` are done, then after each epoch."""
+
+    def __init__(self, trainer, log):
+        self.trainer, self.log = trainer, log
+        self.steps, self.per_step, self.eval_seconds = 0, None, None
+        self.marks = {}
+
+    def stepped(self):
+        self.steps += 1
+        if self.steps in TIMED_STEPS:
+            self.marks[self.steps] = (time.perf_counter(), time.process_time())
+        if self.steps == TIMED_STEPS[1] and TIMED_STEPS[0] in self.marks:
+            (wall0, cpu0), (wall1, cpu1) = self.marks[TIMED_STEPS[0]], self.marks[TIMED_STEPS[1]]
+            n = TIMED_STEPS[1] - TIMED_STEPS[0]
+            self.per_step = (wall1 - wall0) / n
+            self.log(f"train: {self.per_step:.2f} s a step (process CPU {(cpu1 - cpu0) / n:.2f} s; "
+                     f"steps {TIMED_STEPS[0] + 1}-{TIMED_STEPS[1]} of this sitting); {self.estimate()}")
+
+    def epoch_done(self, eval_seconds):
+        self.eval_seconds = eval_seconds
+        if self.per_step is not None and not self.trainer.finished:
+            self.log(f"train: {self.estimate()}")
+
+    def estimate(self):
+        steps, epochs = self.trainer.steps_left()
+        seconds = steps * self.per_step + (self.eval_seconds or 0.0) * epochs
+        evaluation = "dev evaluations included" if self.eval_seconds is not None else \
+            f"plus {epochs} dev evaluation{'s' if epochs > 1 else ''}"
+        return f"{steps} steps to go over {epochs} epoch{'s' if epochs > 1 else ''}: about " \
+               f"{_duration(seconds)} to the end of the run ({evaluation}; early stopping may end it sooner)"
+
+
+def _duration(seconds):
+    minutes = round(seconds / 60)
+    return f"{minutes // 60} h {minutes % 60:02d} min" if minutes >= 60 else f"{max(seconds, 0) / 60:.1f} min"
+
+
+def describe_cpu(device):
+    """The processor, torch's CPU capability, native bf16 or not, threads: what sets the step time."""
+    name = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as file:
+            name = next((line.split(":", 1)[1].strip() for line in file if line.startswith("model name")), name)
+    except OSError:
+        pass
+    try:
+        capability = torch.backends.cpu.get_cpu_capability()
+    except AttributeError:
+        capability = "unknown"
+    bf16 = "yes" if native_cpu_bf16() else "no (bf16 is emulated: use fp32)"
+    return (f"CPU {name}, torch capability {capability}, native bf16: {bf16}; "
+            f"{torch.get_num_threads()} torch threads; training on {device}")
 
 
 def native_cpu_bf16():
