@@ -10,7 +10,8 @@ pairs, and its CLS probability is the CLS head's averaged with the pairs'
 (``pair_weight`` in nerelproc.json).
 
 An entity is the mean of its tokens' states and its first token's state; a pair is both
-entities, their product, their types and their distance. Measured on NEREL in
+entities, their product, their types and their distance. What depends on one entity is
+computed once per entity, the product once per unordered pair. Measured on NEREL in
 ``reports/model_recipes.md`` (section 3). The torch twin is ``nerelproc/training/pairs.py``.
 """
 
@@ -27,8 +28,21 @@ PAIR_PARAMS = ("entity_weight", "entity_bias", "type_embedding", "distance_embed
 
 def gelu(x):
     """GELU, tanh form (torch's ``approximate="tanh"``): numpy has no erf. ``x * x * x``, not
-    ``x ** 3``: numpy's power is several times slower."""
-    return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * (x * x * x))))
+    ``x ** 3``: numpy's power is several times slower. The steps of
+    ``0.5 * x * (1 + tanh(0.79788456 * (x + 0.044715 * x * x * x)))`` in that order, in place
+    in one buffer: the same bits without four temporaries of the pairs' size."""
+    x = np.asarray(x)
+    if x.ndim == 0 or not np.issubdtype(x.dtype, np.floating):  # no buffer to work in
+        return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * (x * x * x))))
+    inner = x * x
+    inner *= x
+    inner *= 0.044715
+    inner += x
+    inner *= 0.7978845608028654
+    np.tanh(inner, out=inner)
+    inner += 1.0
+    inner *= 0.5 * x
+    return inner
 
 
 class PairHead:
@@ -57,19 +71,33 @@ class PairHead:
         given, is added to the hidden layer's input (the relation head's context).
 
         The hidden layer reads ``[e_a, e_b, e_a * e_b, type_a, type_b, distance]``; all but the
-        product are split off and computed once per entity (or bucket), not once per pair.
+        product are split off and computed once per entity (or bucket), not once per pair, and
+        the product, the same for ``(a, b)`` and ``(b, a)``, once per unordered pair.
         """
         entity = gelu(features @ self.entity_weight + self.entity_bias)
         width, kinds = entity.shape[1], self.type_embedding[types]
-        w_a, w_b, w_ab, w_ta, w_tb, w_d = np.split(self.hidden_weight, np.cumsum([width, width, width, kinds.shape[1],
-                                                                                   kinds.shape[1]]))
+        ends = np.cumsum([0, width, width, width, kinds.shape[1], kinds.shape[1], self.distance_embedding.shape[1]])
+        w_a, w_b, w_ab, w_ta, w_tb, w_d = (self.hidden_weight[lo:hi] for lo, hi in zip(ends[:-1], ends[1:]))
         first = entity @ w_a + kinds @ w_ta  # [E, width]
         second = entity @ w_b + kinds @ w_tb
         near = self.distance_embedding @ w_d + self.hidden_bias  # [buckets, width]
-        hidden = first[a] + second[b] + near[distance] + (entity[a] * entity[b]) @ w_ab
+        hidden = first[a]
+        hidden += second[b]
+        hidden += near[distance]
+        hidden += symmetric_products(entity, a, b, w_ab)
         if extra is not None:
-            hidden = hidden + extra
+            hidden += extra
         return gelu(hidden) @ self.out_weight + self.out_bias
+
+
+def symmetric_products(entity, a, b, weight):
+    """``[pairs, width]``: ``(entity[a] * entity[b]) @ weight``, computed once per unordered pair
+    (the candidates hold both orders of each pair: half the pairs' largest product)."""
+    if not len(a):
+        return np.zeros((0, weight.shape[1]), np.float32)
+    unordered, which = np.unique(np.minimum(a, b) * len(entity) + np.maximum(a, b), return_inverse=True)
+    lo, hi = np.divmod(unordered, len(entity))
+    return ((entity[lo] * entity[hi]) @ weight)[which.reshape(-1)]
 
 
 def tag_spans(tags, layers):
@@ -106,9 +134,12 @@ def entity_token_spans(entities, offsets, entity_types):
 
 
 def entity_features(states, first, last):
-    """``[E, 2 * hidden]``: each entity's mean token state, then its first token's."""
-    sums = np.concatenate([np.zeros((1, states.shape[1]), np.float64), np.cumsum(states, 0, dtype=np.float64)])
-    mean = (sums[last + 1] - sums[first]) / (last - first + 1)[:, None]
+    """``[E, 2 * hidden]``: each entity's mean token state (summed in float64), then its first
+    token's."""
+    if not len(first):
+        return np.zeros((0, 2 * states.shape[1]), np.float32)
+    sums = np.stack([states[f : l + 1].sum(0, dtype=np.float64) for f, l in zip(first.tolist(), last.tolist())])
+    mean = sums / (last - first + 1)[:, None]
     return np.concatenate([mean.astype(np.float32), states[first]], 1)
 
 

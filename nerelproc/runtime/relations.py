@@ -15,6 +15,8 @@ holds one partner only (``relation_single`` in nerelproc.json: a profession is o
 only that argument's best-scored pair can pass.
 """
 
+import functools
+
 import numpy as np
 import regex
 
@@ -41,7 +43,7 @@ class RelationHead(PairHead):
       (0, 1, 2, 3 or more; ``sentences_between``): the context's max cannot count them;
     - ``allowed [types, types, labels]``: which labels an (Arg1 type, Arg2 type) pair ever
       holds in the training data (WORKS_AS: PERSON to PROFESSION, never CITY to DATE); the
-      others get ``NOT_ALLOWED``.
+      others get ``NOT_ALLOWED``, and a pair whose types hold no label is not computed at all.
     """
 
     OPTIONAL = ("context_weight", "name_embedding", "layout_embedding", "sentence_embedding", "allowed")
@@ -70,47 +72,103 @@ class RelationHead(PairHead):
         """``[pairs, labels]`` for the pairs ``(a, b)`` of one window's entities (``surfaces``:
         their texts, for the name match; ``features``: their ``entity_features``, if at hand;
         ``breaks``: the window's ``sentence_breaks``)."""
+        rows, logits = self.allowed_logits(states, types, first, last, a, b, distance, surfaces, features, breaks)
+        if rows is None:
+            return logits
+        out = np.full((len(a), len(self.out_bias)), np.float32(NOT_ALLOWED), np.float32)
+        out[rows] = logits
+        return out
+
+    def allowed_logits(self, states, types, first, last, a, b, distance, surfaces=None, features=None, breaks=None):
+        """``(rows, [rows, labels])``: ``window_logits`` of the pairs ``rows`` only (indices into
+        ``a``, ``b``), those whose two entity types hold some label in training: the others'
+        logits are all ``NOT_ALLOWED`` and are not computed (a third of NEREL's pairs). ``rows``
+        is None for a head without ``allowed``: every pair is computed."""
+        rows = None
+        if self.allowed is not None:
+            rows = np.flatnonzero(self.allowed.any(-1)[types[a], types[b]])
+            a, b, distance = a[rows], b[rows], distance[rows]
+            if not len(rows):
+                return rows, np.zeros((0, len(self.out_bias)), np.float32)
         features = entity_features(states, first, last) if features is None else features
-        extra = np.zeros((len(a), self.hidden_bias.shape[0]), np.float32)
+        width = self.hidden_bias.shape[0]
         if self.context_weight is not None:
-            extra += context_features(states, first, last, a, b) @ self.context_weight
+            extra = projected_context(states, first, last, a, b, self.context_weight)
+        else:
+            extra = np.zeros((len(a), width), np.float32)
+        # the name match, the layout and the sentence ends index small tables: their sums, one
+        # row per combination of the three, are added in one step
+        names, layouts, sentences = (table if table is not None else np.zeros((1, width), np.float32)
+                                     for table in (self.name_embedding, self.layout_embedding, self.sentence_embedding))
+        code = np.zeros(len(a), np.int64)
         if self.name_embedding is not None:
             # a head of four name codes predates the same-name bit: it reads the low two bits
-            extra += self.name_embedding[name_match(surfaces, a, b) % len(self.name_embedding)]
+            code += name_match(surfaces, a, b) % len(names)
+        code *= len(layouts)
         if self.layout_embedding is not None:
-            extra += self.layout_embedding[pair_layout(first, last, a, b)]
-        if self.sentence_embedding is not None:
+            code += pair_layout(first, last, a, b)
+        code *= len(sentences)
+        if self.sentence_embedding is not None and breaks is not None:
             # without the window's breaks (a caller's own pairs), the two are taken as one sentence
-            between = np.zeros(len(a), np.int64) if breaks is None else sentences_between(breaks, first, last, a, b)
-            extra += self.sentence_embedding[between]
+            code += sentences_between(breaks, first, last, a, b)
+        combined = (names[:, None, None] + layouts[None, :, None] + sentences[None, None, :]).reshape(-1, width)
+        extra += combined[code]
         logits = self.logits(features, types, a, b, distance, extra)
-        if self.allowed is None:
-            return logits
-        return np.where(self.allowed[types[a], types[b]], logits, np.float32(NOT_ALLOWED))
+        if self.allowed is not None:
+            logits = np.where(self.allowed[types[a], types[b]], logits, np.float32(NOT_ALLOWED))
+        return rows, logits
+
+
+def tokens_between(first, last, a, b):
+    """``(lo, hi)`` per pair: the first and last token strictly between its two entities
+    (``hi < lo`` where they touch, overlap or nest)."""
+    a_first = last[a] < first[b]
+    return np.where(a_first, last[a] + 1, last[b] + 1), np.where(a_first, first[b] - 1, first[a] - 1)
+
+
+def span_maxima(states, lo, hi, reach=64):
+    """``[spans, hidden]``: the max of ``states[lo[i] : hi[i] + 1]`` per span (none empty, none
+    over ``reach`` tokens). A sparse table of maxima over spans of 1, 2, 4, ... tokens answers
+    each span with two lookups, whatever its length; it covers only the tokens the spans do."""
+    out = np.zeros((len(lo), states.shape[1]), np.float32)
+    if not len(lo):
+        return out
+    start = int(lo.min())
+    lo, hi = lo - start, hi - start
+    size = hi - lo + 1
+    levels = [states[start : int(hi.max()) + start + 1]]
+    while (1 << len(levels)) <= min(reach, int(size.max())):
+        previous, step = levels[-1], 1 << (len(levels) - 1)
+        levels.append(np.maximum(previous[:-step], previous[step:]))
+    level = np.floor(np.log2(size)).astype(np.int64)
+    for k in np.unique(level):
+        rows = np.flatnonzero(level == k)
+        table = levels[k]
+        out[rows] = np.maximum(table[lo[rows]], table[hi[rows] - (1 << k) + 1])
+    return out
 
 
 def context_features(states, first, last, a, b, reach=64):
     """``[pairs, hidden]``: per pair, the max of the states of the tokens strictly between its two
-    entities (zeros where they touch, overlap or nest). A sparse table of maxima over spans of
-    1, 2, 4, ... 64 tokens answers each pair with two lookups, whatever the gap."""
-    a_first = last[a] < first[b]
-    lo = np.where(a_first, last[a] + 1, last[b] + 1)
-    hi = np.where(a_first, first[b] - 1, first[a] - 1)
-    size = hi - lo + 1
-    gap = size > 0
+    entities (zeros where they touch, overlap or nest; ``span_maxima``)."""
+    lo, hi = tokens_between(first, last, a, b)
+    gap = hi >= lo
     out = np.zeros((len(a), states.shape[1]), np.float32)
-    if not gap.any():
-        return out
-    levels = [states]
-    while (1 << len(levels)) <= min(reach, int(size[gap].max())):
-        previous, step = levels[-1], 1 << (len(levels) - 1)
-        levels.append(np.maximum(previous[:-step], previous[step:]))
-    level = np.floor(np.log2(np.maximum(size, 1))).astype(np.int64)
-    for k in np.unique(level[gap]):
-        rows = np.flatnonzero(gap & (level == k))
-        table = levels[k]
-        out[rows] = np.maximum(table[lo[rows]], table[hi[rows] - (1 << k) + 1])
+    out[gap] = span_maxima(states, lo[gap], hi[gap], reach)
     return out
+
+
+def projected_context(states, first, last, a, b, weight):
+    """``context_features(...) @ weight`` (``[pairs, width]``), computed once per distinct span
+    between two entities: ``(a, b)`` and ``(b, a)`` share theirs, and so do the pairs of entities
+    that end (start) on one token. Zeros where no token lies between."""
+    lo, hi = tokens_between(first, last, a, b)
+    spans, which = np.unique(np.where(hi >= lo, lo * len(states) + hi, -1), return_inverse=True)
+    projected = np.zeros((len(spans), weight.shape[1]), np.float32)  # row 0 stays zero if some pair has no gap
+    gap = spans >= 0
+    span_lo, span_hi = np.divmod(spans[gap], len(states))
+    projected[gap] = span_maxima(states, span_lo, span_hi) @ weight
+    return projected[which.reshape(-1)]
 
 
 ARG1_FIRST, ARG2_FIRST, ARG1_INSIDE, ARG2_INSIDE, CROSSING = range(5)
@@ -126,15 +184,23 @@ def pair_layout(first, last, a, b):
 
 
 SENTENCE_END = frozenset(".!?…")
+SENTENCE_END_POINTS = np.array(sorted(map(ord, SENTENCE_END)), np.uint32)
 
 
 def sentence_breaks(text, offsets):
     """``[tokens]`` bool: a sentence may start at the token, for the text before it holds a line
-    break or the token before it is end punctuation (``.``, ``!``, ``?``, ``…``)."""
+    break or the token before it is end punctuation (``.``, ``!``, ``?``, ``…``). As arrays over
+    the code points of the text the tokens cover."""
     breaks = np.zeros(len(offsets), bool)
-    for t in range(1, len(offsets)):
-        before = text[offsets[t - 1, 1] : offsets[t, 0]]
-        breaks[t] = "\n" in before or text[offsets[t - 1, 0] : offsets[t - 1, 1]] in SENTENCE_END
+    if len(offsets) < 2:
+        return breaks
+    base = int(offsets.min())
+    points = np.frombuffer(text[base : int(offsets.max())].encode("utf-32-le", "surrogatepass"), np.uint32)
+    lines = np.concatenate([[0], np.cumsum(points == ord("\n"))])  # lines[i]: line breaks before point i
+    start, end = offsets[1:, 0] - base, offsets[:-1, 1] - base  # the gap before each token but the first
+    breaks[1:] = lines[np.maximum(start, end)] > lines[end]
+    single = np.flatnonzero(offsets[:-1, 1] - offsets[:-1, 0] == 1)  # the tokens of one code point
+    breaks[single + 1] |= (points[offsets[single, 0] - base, None] == SENTENCE_END_POINTS).any(1)
     return breaks
 
 
@@ -155,30 +221,35 @@ def logit(probability):
 WORD = regex.compile(r"\w+")
 
 
+@functools.lru_cache(maxsize=1 << 14)  # a name recurs in a document's windows and texts
 def name_keys(surface):
     """``(stems, initials, letters)`` of a name: its words' first four letters (words of three
     letters or more), the first letters of those words, and all its letters, lower case."""
     words = [word.lower().replace("ё", "е") for word in WORD.findall(surface)]
     long = [word for word in words if len(word) >= 3]
-    return {word[:4] for word in long}, "".join(word[0] for word in long), "".join(words)
+    return frozenset(word[:4] for word in long), "".join(word[0] for word in long), "".join(words)
 
 
 def name_match(surfaces, a, b):
     """``[pairs]`` in 0..7: +1 when the two names share a stem, +2 when one name is the other's
     initials (at least two letters), +4 when they are the same letters (case and ё aside).
-    Computed once per pair of the window's entities, as arrays."""
+    Computed once per pair of the window's entities, as arrays: each string is numbered, and
+    the pairs compare numbers."""
     keys = [name_keys(surface) for surface in surfaces]
-    stems = sorted({stem for stem_set, _, _ in keys for stem in stem_set})
-    column = {stem: k for k, stem in enumerate(stems)}
+    stems, strings = {}, {}
+    cells = [(i, stems.setdefault(stem, len(stems))) for i, (stem_set, _, _) in enumerate(keys) for stem in stem_set]
     has = np.zeros((len(keys), len(stems)), np.float32)
-    for i, (stem_set, _, _) in enumerate(keys):
-        has[i, [column[stem] for stem in stem_set]] = 1
+    if cells:
+        has[tuple(np.array(cells).T)] = 1
     shared = (has @ has.T) > 0  # [E, E]
-    initials = np.array([k[1] for k in keys], dtype=object)
-    letters = np.array([k[2] if len(k[2]) >= 2 else None for k in keys], dtype=object)
+    for _, initial, letter in keys:
+        strings.setdefault(initial, len(strings))
+        strings.setdefault(letter, len(strings))
+    initials = np.array([strings[k[1]] for k in keys], np.int64)
+    every = np.array([strings[k[2]] for k in keys], np.int64)
+    letters = np.where([len(k[2]) >= 2 for k in keys], every, -1)
     acronym = letters[:, None] == initials[None, :]  # name i is the initials of name j
     acronym |= acronym.T
-    every = np.array([k[2] for k in keys], dtype=object)
     same = every[a] == every[b]
     return shared[a, b].astype(np.int64) + 2 * acronym[a, b].astype(np.int64) + 4 * same.astype(np.int64)
 
@@ -197,9 +268,10 @@ def window_relations(head, states, types, first, last, floor, surfaces=None, pai
     if pairs is None:
         return None
     features, a, b, distance = pairs
-    logits = head.window_logits(states, types, first, last, a, b, distance, surfaces, features, breaks)
-    pair, label = np.nonzero(logits >= floor)
-    return a[pair], b[pair], label, logits[pair, label]
+    rows, logits = head.allowed_logits(states, types, first, last, a, b, distance, surfaces, features, breaks)
+    row, label = np.nonzero(logits >= floor)
+    pair = row if rows is None else rows[row]
+    return a[pair], b[pair], label, logits[row, label]
 
 
 def keep_best(scores, keys, found):
