@@ -68,8 +68,8 @@ def main():
                  (f"constrained + propagation ({', '.join(PROPAGATED)})", decoding.constrained_tags, 0.0, PROPAGATED)]
     for split, docs in gold.items():
         for name, decode, o_bias, propagated in variants:
-            predictor.decode_tags = decode
-            predicted = [Document(d.id, d.text, predictor.finish(e, o_bias).entities)
+            decoder = predictor.with_options(decode_tags=decode)
+            predicted = [Document(d.id, d.text, decoder.finish(e, o_bias).entities)
                          for d, e in zip(docs, encoded[split])]
             if propagated is not None:
                 predicted = [propagate(p, propagated or None) for p in predicted]

@@ -51,11 +51,9 @@ def worker(setup, model, run, texts_path, threads, ner_model=None, cls_model=Non
         if setup == "int8-joint":
             predictors = [(load_predictor(model, "ct2", threads), "both")]
         elif setup == "int8-joint-without-pairs":
-            predictors = [(load_predictor(model, "ct2", threads), "both")]
-            predictors[0][0].pair_head = None
+            predictors = [(load_predictor(model, "ct2", threads, pair_head=False), "both")]
         elif setup == "int8-joint-without-relations":
-            predictors = [(load_predictor(model, "ct2", threads), "both")]
-            predictors[0][0].relation_head = None
+            predictors = [(load_predictor(model, "ct2", threads, relation_head=False), "both")]
         elif setup == "int8-joint-batch16":
             predictors = [(load_predictor(model, "ct2", threads, batch_windows=16), "both")]
         elif setup == "int8-joint-mixed-batches":
@@ -63,14 +61,11 @@ def worker(setup, model, run, texts_path, threads, ner_model=None, cls_model=Non
         elif setup == "fp32-joint":
             predictors = [(load_predictor(Path(run) / "best", "torch", threads), "both")]
         elif setup == "int8-separate":
-            predictors = [(load_predictor(ner_model or model, "ct2", threads), "ner"),
-                          (load_predictor(cls_model or model, "ct2", threads), "cls")]
+            predictors = [(load_predictor(ner_model or model, "ct2", threads, tasks=("ner",)), "ner"),
+                          (load_predictor(cls_model or model, "ct2", threads, tasks=("cls",)), "cls")]
         else:
             raise ValueError(setup)
 
-        for predictor, task in predictors:
-            if task != "both":
-                predictor.tasks = (task,)
 
         def annotate_all():
             for predictor, _ in predictors:

@@ -27,8 +27,7 @@ def cls_probs(model_dir, split):
     from nerelproc.runtime.bundle import load_predictor
     from nerelproc.training.calibration import encode_in_chunks
 
-    predictor = load_predictor(model_dir, threads=2)
-    predictor.tasks = ("cls",)  # the NER side does not change the CLS probabilities
+    predictor = load_predictor(model_dir, threads=2, tasks=("cls",))  # the NER side does not change the CLS probabilities
     docs = list(read_documents(DATA / f"{split}.jsonl"))
     probs = np.stack([predictor.relation_scores(e) for e in encode_in_chunks(predictor, docs)])
     gold = np.array([[label in set(d.relation_labels()) for label in predictor.labels] for d in docs])

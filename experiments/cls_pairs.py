@@ -27,7 +27,6 @@ Writes ``reports/cls_pairs.json``. Encoder states are cached in ``runs/cls_pairs
 import json
 import pickle
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -153,36 +152,19 @@ def document_probs(model, pairs, n_labels):
 
 
 def train(pairs, doc_labels, n_types, seed, evaluate):
-    """Train one pair head; ``evaluate(epoch, model)`` after every other epoch."""
+    """Train one pair head; ``evaluate(epoch, model)`` after every other epoch. The loop and the
+    loss are those of ``nerelproc train-pairs`` (``training/head_loop.py``, ``pairs.pair_loss``),
+    on torch's own threads as when the recipe was measured."""
     import torch
 
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    model = pair_head(n_types, doc_labels.shape[1])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
-    by_doc = [(d, torch.tensor(rows)) for d in range(pairs["n_docs"]) if len(rows := np.flatnonzero(pairs["doc"] == d))]
-    steps = EPOCHS * -(-len(by_doc) // 8)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-3, total_steps=steps, pct_start=0.1)
-    labels = torch.tensor(doc_labels, dtype=torch.float32)
-    bce = torch.nn.functional.binary_cross_entropy_with_logits
-    for epoch in range(1, EPOCHS + 1):
-        model.train()
-        start = time.time()
-        order = rng.permutation(len(by_doc))
-        for i in range(0, len(order), 8):
-            batch = [by_doc[k] for k in order[i : i + 8]]
-            rows = torch.cat([r for _, r in batch])
-            logits, y = model(pairs, rows), pairs["y"][rows]
-            sampled = (y.sum(1) > 0) | torch.tensor(rng.random(len(rows)) < NEGATIVES)
-            per_doc = torch.stack([part.max(0).values for part in logits.split([len(r) for _, r in batch])])
-            loss = bce(logits[sampled], y[sampled]) + bce(per_doc, labels[[d for d, _ in batch]])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-        print(f"seed {seed} epoch {epoch}: {time.time() - start:.0f} s", file=sys.stderr)
-        if epoch % 2 == 0:
-            evaluate(epoch, model)
+    from nerelproc.training.head_loop import fit_head, rows_by_document
+    from nerelproc.training.pairs import pair_loss
+
+    loss = pair_loss(lambda model, rows: model(pairs, rows), pairs["y"], torch.tensor(doc_labels, dtype=torch.float32))
+    return fit_head(lambda: pair_head(n_types, doc_labels.shape[1]), rows_by_document(pairs["doc"]), loss,
+                    epochs=EPOCHS, seed=seed, learning_rate=1e-3, docs_per_batch=8, evaluate=evaluate,
+                    log=lambda message: print(message, file=sys.stderr), name=f"seed {seed}", evaluate_every=2,
+                    single_thread=False)
 
 
 def measure(model_dir):

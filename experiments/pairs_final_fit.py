@@ -28,8 +28,7 @@ def main(model_dir, recipe_dir, out_dir):
         raise SystemExit(f"{recipe_dir} has no pair head to take the recipe from")
     shutil.rmtree(out_dir, ignore_errors=True)
     shutil.copytree(model_dir, out_dir)
-    predictor = load_predictor(out_dir, threads=2)
-    predictor.pair_head = None
+    predictor = load_predictor(out_dir, threads=2, pair_head=False)
     docs = [*read_documents(DATA / "train.jsonl"), *read_documents(DATA / "dev.jsonl")]
     found, _ = collect(predictor, docs, gold=True, progress=lambda d: tqdm(d, desc="encoding train+dev", file=sys.stderr))
     heads = {}

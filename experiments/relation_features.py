@@ -37,8 +37,7 @@ def cached_sets(model_dir):
     from nerelproc.runtime.bundle import load_predictor
     from nerelproc.training.pairs import collect
 
-    predictor = load_predictor(model_dir, threads=2)
-    predictor.pair_head = predictor.relation_head = None
+    predictor = load_predictor(model_dir, threads=2, pair_head=False, relation_head=False)
     sets = {}
     for split in ("train", "dev"):
         documents = list(read_documents(DATA / f"{split}.jsonl"))

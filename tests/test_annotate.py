@@ -285,8 +285,8 @@ def test_annotation_needs_no_torch(tiny_model, tmp_path):
 
 RUNTIME_NO_TORCH = without(("torch", "transformers"), then="""
 import importlib, pkgutil, sys
-import nerelproc.io, nerelproc.runtime, nerelproc.evaluation
-for package in (nerelproc.io, nerelproc.runtime, nerelproc.evaluation):
+import nerelproc.io, nerelproc.runtime, nerelproc.evaluation, nerelproc.jobs
+for package in (nerelproc.io, nerelproc.runtime, nerelproc.evaluation, nerelproc.jobs):
     for module in pkgutil.iter_modules(package.__path__):
         importlib.import_module(f"{package.__name__}.{module.name}")
 from nerelproc import Annotator, Document, score_documents
@@ -296,11 +296,11 @@ print(len(list(pkgutil.iter_modules(nerelproc.runtime.__path__))))
 
 
 def test_the_runtime_imports_no_torch():
-    """Every module of nerelproc.io, .runtime and .evaluation, and training.calibration, imports
-    with torch and transformers blocked."""
+    """Every module of nerelproc.io, .runtime, .jobs and .evaluation, and training.calibration,
+    imports with torch and transformers blocked."""
     result = subprocess.run([sys.executable, "-c", RUNTIME_NO_TORCH], capture_output=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr.decode()
-    assert int(result.stdout) >= 8  # windows, tagging, heads, predictor, encoders, bundle, annotate, api
+    assert int(result.stdout) >= 8  # windows, tagging, decoding, heads, predictor, encoders, bundle, api, output
 
 
 def test_windows_are_encoded_several_at_a_time_and_stored_in_order(tiny_model, nerel_dir):
@@ -327,8 +327,7 @@ def test_windows_are_encoded_several_at_a_time_and_stored_in_order(tiny_model, n
             with lock:
                 running[0] -= 1
 
-    parallel.encode_batch = counted
-    got = parallel.predict(texts)
+    got = parallel.with_options(encode_batch=counted).predict(texts)
     expected = load_predictor(tiny_model, threads=1).predict(texts)
     assert most[0] == 3
     assert [p.entities for p in got] == [p.entities for p in expected]
@@ -352,7 +351,7 @@ def test_numpy_blas_runs_on_one_thread_while_the_encoder_runs(tiny_model):
         seen.append(blas_threads())
         return encode(inputs)
 
-    predictor.encode_batch = watched
+    predictor = predictor.with_options(encode_batch=watched)
     with threadpool_limits(2, user_api="blas"):
         before = blas_threads()
         predictor.predict(["Анна Иванова живёт в Москве."])
@@ -410,8 +409,8 @@ def test_a_huge_document_never_holds_its_encoder_states_whole(tiny_model, nerel_
             tracemalloc.stop()
 
     tokenising = peak_of(lambda: predictor._plan(text))  # the tokenizer's own lists, not the model's states
-    predicting = peak_of(lambda: predictor.predict([text]))
-    assert predicting - tokenising < tokens * hidden * 4, (predicting, tokenising, tokens * hidden * 4)
+    encoding = peak_of(lambda: predictor.encode_documents([text]))  # the windows' states come and go here
+    assert encoding - tokenising < tokens * hidden * 4, (encoding, tokenising, tokens * hidden * 4)
 
 
 # -- reliability: batch independence, no silent loss, one readable line ---------------------------
@@ -610,54 +609,26 @@ def test_a_second_run_on_the_same_output_exits_4_and_touches_nothing(tiny_model,
     assert sorted(p.name for p in target.parent.iterdir()) == ["out.jsonl"]  # no lock file left
 
 
-def test_a_document_whose_prediction_raises_fails_alone(tiny_model, tmp_path, monkeypatch):
-    """Its error record in its place, every other document written as without it, exit 3."""
-    from click.testing import CliRunner
+def test_a_truncated_gzip_writes_the_records_before_the_cut_and_says_where_it_ends(tiny_model, tmp_path):
+    """A feed still being written, or cut in transfer: the records read before the cut are
+    annotated, the cut gets an error record, one stderr line names the file and the line, exit 3."""
+    import gzip
 
-    from nerelproc.cli import main
-    from nerelproc.runtime.api import Annotator
-
-    texts = [f"Москва {i}." for i in range(7)]
-    texts[3] = "Этот текст роняет модель."
-    source = tmp_path / "in.jsonl"
-    source.write_bytes(b"".join(orjson.dumps({"id": f"d{i}", "text": t}) + b"\n" for i, t in enumerate(texts)))
-    runner = CliRunner()
-
-    def run(output):
-        return runner.invoke(main, ["annotate", str(source), "-o", str(output), "--model", str(tiny_model),
-                                    "--buffer", "3", "--threads", "1", "--quiet"])
-
-    assert run(tmp_path / "whole.jsonl").exit_code == 0
-
-    class Falling:
-        """The predictor, but a buffer that holds the culprit raises, and so does the culprit alone."""
-
-        def __init__(self, predictor):
-            self.predictor = predictor
-
-        def __getattr__(self, name):
-            return getattr(self.predictor, name)
-
-        def predict(self, batch, *args, **kwargs):
-            if any("роняет" in text for text in batch):
-                raise MemoryError("window 2 of 2")
-            return self.predictor.predict(batch, *args, **kwargs)
-
-    load = Annotator.load.__func__
-
-    def falling_load(cls, *args, **kwargs):
-        annotator = load(cls, *args, **kwargs)
-        annotator.predictor = Falling(annotator.predictor)
-        return annotator
-
-    monkeypatch.setattr(Annotator, "load", classmethod(falling_load))
-    result = run(tmp_path / "out.jsonl")
-    assert result.exit_code == 3, result.output
-    out, whole = read_lines(tmp_path / "out.jsonl"), read_lines(tmp_path / "whole.jsonl")
-    assert out[3] == {"id": "d3", "line": 4, "error": "annotation failed: MemoryError: window 2 of 2"}
-    assert out[:3] + out[4:] == whole[:3] + whole[4:]
-    assert "line 4 (id d3): annotation failed: MemoryError" in result.stderr
-    assert "7 documents: 6 annotated, 1 failed" in result.stderr
+    source = tmp_path / "feed.jsonl.gz"
+    packed = gzip.compress(short_texts(300, "Москва {}. " + "Вчера в Казани открыли парк. " * 30))
+    source.write_bytes(packed[: len(packed) // 2])
+    result = annotate([source, "-o", tmp_path / "out.jsonl"], tiny_model)
+    stderr = result.stderr.decode()
+    assert result.returncode == 3, stderr
+    *annotated, cut = read_lines(tmp_path / "out.jsonl")
+    assert annotated and [r["id"] for r in annotated] == list(range(len(annotated)))
+    assert all("entities" in r for r in annotated)
+    line = len(annotated) + 1
+    assert cut["line"] == line and "error" in cut
+    [message] = [m for m in stderr.splitlines() if "cut short" in m]
+    assert message.startswith(f"nerelproc annotate: line {line} (id None): {source} is cut short or corrupt "
+                              f"at line {line}, nothing after it read (EOFError")
+    assert "Aborted" not in stderr and "Traceback" not in stderr
 
 
 def test_input_from_stdin(tiny_model, nerel_dir, tmp_path):

@@ -14,9 +14,9 @@ import pytest
 from blocking import without
 from needs import need
 
-from nerelproc.runtime.annotate import UsageError
-from nerelproc.runtime.batch import LineSplitter, find_inputs
-from nerelproc.runtime.batch_manifest import without_timings
+from nerelproc.jobs.exits import UsageError
+from nerelproc.jobs.batch import LineSplitter, find_inputs
+from nerelproc.jobs.batch_manifest import without_timings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_line_ranges_cover_every_line_once(tmp_path):
-    from nerelproc.runtime.batch_dask import part_records
+    from nerelproc.jobs.batch_dask import part_records
     from nerelproc.io.readers import read_jsonl
 
     rng = random.Random(14)
@@ -208,6 +208,23 @@ def test_an_unreadable_file_fails_alone_and_is_retried(tiny_model, nerel_lines, 
     assert manifest(out)["files"]["b.jsonl.gz"]["status"] == "ok"
 
 
+def test_a_dry_run_counts_only_what_it_would_annotate(tiny_model, nerel_lines, tmp_path):
+    """A file that --min-age holds back is not "to annotate": the dry run says what a run would do."""
+    feeds, out = tmp_path / "feeds", tmp_path / "out"
+    write_feeds(feeds, nerel_lines, {"a.jsonl": (0, 2), "b.jsonl": (2, 4)})
+    assert batch([feeds], out, tiny_model).returncode == 0
+    write_feeds(feeds, nerel_lines, {"c.jsonl": (4, 6)})  # new, and written just now
+    young = batch([feeds], out, tiny_model, "--dry-run", "--min-age", 3600)
+    stderr = young.stderr.decode()
+    assert young.returncode == 0, stderr
+    assert "3 input files: 0 to annotate, 2 unchanged, 1 left for later (--min-age)" in stderr
+    assert "would annotate" not in stderr
+    now = batch([feeds], out, tiny_model, "--dry-run")
+    assert "would annotate c.jsonl (new)" in now.stderr.decode()
+    assert "3 input files: 1 to annotate, 2 unchanged" in now.stderr.decode()
+    assert not (out / "c.jsonl").exists()
+
+
 def wait_for(condition, seconds=120):
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -293,7 +310,7 @@ def test_dask_local_gives_the_same_bytes(distributed, tiny_model, nerel_lines, t
 
 
 def test_a_killed_worker_loses_nothing(distributed, tiny_model, nerel_lines, tmp_path):
-    import nerelproc.runtime.batch_dask
+    import nerelproc.jobs.batch_dask
 
     feeds = tmp_path / "feeds"
     write_feeds(feeds, nerel_lines, {"big.jsonl": (0, 240), "small.jsonl": (240, 250)})
@@ -332,7 +349,7 @@ def test_a_killed_worker_loses_nothing(distributed, tiny_model, nerel_lines, tmp
         client.wait_for_workers(2, timeout=60)
         assert set(client.run(os.getpid).values()) != set(pids.values())  # the victim was replaced
         survivor = next(address for address in pids if address != victim)
-        loads = client.run(lambda: nerelproc.runtime.batch_dask.LOADS["count"], workers=[survivor])
+        loads = client.run(lambda: nerelproc.jobs.batch_dask.LOADS["count"], workers=[survivor])
         assert loads == {survivor: 1}  # many tasks, one model load
     finally:
         client.close()

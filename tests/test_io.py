@@ -202,7 +202,7 @@ def test_feed_files_blank_lines_case_and_gzip(tmp_path):
 
 
 def test_a_new_output_clears_what_a_killed_run_left_half_written(tmp_path):
-    from nerelproc.runtime.annotate import JsonlOutput
+    from nerelproc.jobs.resume import JsonlOutput
 
     stale = [tmp_path / ".out.jsonl.k3j_x1.tmp", tmp_path / ".out.jsonl.partial.json.9fz2.tmp"]
     other = tmp_path / ".other.jsonl.abc.tmp"  # not ours: kept
@@ -213,3 +213,37 @@ def test_a_new_output_clears_what_a_killed_run_left_half_written(tmp_path):
     output.close()
     assert not any(path.exists() for path in stale) and other.exists()
     assert (tmp_path / "out.jsonl").read_bytes() == b'{"id":1}\n'
+
+
+def test_a_byte_order_mark_before_the_first_record_is_skipped(tmp_path):
+    import gzip
+
+    bom = b"\xef\xbb\xbf"
+    lines = bom + '{"id": "a", "text": "Москва"}\n{"id": "b", "text": "Казань"}\n'.encode()
+    (tmp_path / "windows.jsonl").write_bytes(lines)
+    with gzip.open(tmp_path / "windows.jsonl.gz", "wb") as file:
+        file.write(lines)
+    (tmp_path / "note.txt").write_bytes(bom + "Москва".encode())
+    for name in ("windows.jsonl", "windows.jsonl.gz"):
+        records = list(read_records(tmp_path / name))
+        assert [(r.error, r.id) for r in records] == [(None, "a"), (None, "b")], name
+        assert records[0].source.startswith(bom)  # what a resumed run checks is the input's bytes
+    [record] = list(read_records(tmp_path / "note.txt"))
+    assert record.document.text == "Москва"
+    # only before the first record: a mark inside the file is an error of its line
+    (tmp_path / "late.jsonl").write_bytes(b'{"id": "a", "text": "x"}\n' + bom + b'{"id": "b", "text": "y"}\n')
+    assert [r.error is None for r in read_records(tmp_path / "late.jsonl")] == [True, False]
+
+
+def test_a_truncated_gzip_gives_its_records_then_one_error_at_the_cut(tmp_path):
+    import gzip
+
+    data = b"".join(orjson.dumps({"id": i, "text": f"Москва {i} " * 40}) + b"\n" for i in range(200))
+    packed = gzip.compress(data)
+    path = tmp_path / "feed.jsonl.gz"
+    path.write_bytes(packed[: len(packed) // 2])
+    records = list(read_records(path))
+    *read, cut = records
+    assert read and all(r.error is None for r in read) and [r.id for r in read] == list(range(len(read)))
+    assert cut.line == len(read) + 1 and cut.document is None
+    assert cut.error.startswith(f"{path} is cut short or corrupt at line {cut.line}, nothing after it read (EOFError")

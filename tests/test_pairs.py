@@ -130,9 +130,8 @@ def test_calibrate_tunes_the_thresholds_on_the_pairs_of_the_o_bias_it_chooses(ti
     from nerelproc.training.data import load_documents
 
     def loaded(o_bias):
-        predictor = load_predictor(model_dir, threads=1)
+        predictor = load_predictor(model_dir, threads=1, o_bias=o_bias)
         predictor.heads.ner_bias[0::3] -= 4.0  # entities to pair (see above)
-        predictor.o_bias = o_bias
         return predictor
 
     docs = load_documents(nerel_dir / "jsonl" / "dev.jsonl")[:4]

@@ -217,10 +217,9 @@ def test_given_entities_are_kept_and_scored_as_the_torch_head_scores_them(tiny_m
              Entity("ORGANIZATION", ((5, 12), (40, 50)), "T9"), Entity("NO_SUCH_TYPE", ((0, 4),), "T1")]
     prediction = predictor.predict([text], [given])[0]
     assert prediction.entities == given
-    states = []
-    predictor.encode_batch, encode = (lambda inputs: states.append(encode(inputs)[0]) or [states[-1]]), \
-        predictor.encode_batch
-    predictor.predict([text], [given])
+    states, encode = [], predictor.encode_batch
+    predictor.with_options(encode_batch=lambda inputs: states.append(encode(inputs)[0]) or [states[-1]]).predict(
+        [text], [given])
     assert len(states) == 1  # one window
     spans = entity_token_spans(given[:3], predictor._plan(text).encoded.offsets, list(predictor.scheme.entity_types))
     types, first, last = (np.array([s[c] for s in spans]) for c in range(3))

@@ -87,6 +87,23 @@ def test_cli_warns_about_missing_and_extra_ids(tmp_path):
     assert "not in gold" in result.stderr and "z" in result.stderr
 
 
+def test_unreadable_prediction_lines_are_said_and_end_with_the_status_of_unusable_input(tmp_path):
+    """The figures are printed all the same; the exit status is annotate's for unusable input (3)."""
+    from nerelproc.jobs.exits import EXIT_SOME_FAILED
+
+    gold = tmp_path / "gold.jsonl"
+    pred = tmp_path / "pred.jsonl"
+    gold.write_bytes(b"".join(orjson.dumps({"id": i, "text": "x"}) + b"\n" for i in ("a", "b")))
+    pred.write_bytes(orjson.dumps({"id": "a", "text": "x"}) + b"\n{broken\n")
+    result = runner().invoke(main, ["score", str(pred), str(gold), "--json"])
+    assert result.exit_code == EXIT_SOME_FAILED == 3
+    assert orjson.loads(result.stdout)["docs"] == {"matched": 1, "missing": 1, "extra": 0}
+    assert f"{pred}: document 2 (id None): not JSON" in result.stderr
+    assert f"unreadable records left out: 1 in {pred}" in result.stderr
+    text = runner().invoke(main, ["score", str(pred), str(gold)])
+    assert text.exit_code == 3 and "nested micro" in text.stdout
+
+
 # --------------------------------------------------------------- hand-computed NER
 
 

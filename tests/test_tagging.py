@@ -116,3 +116,21 @@ def test_spans_never_cut_a_grapheme_cluster():
     found = {e.type: text[e.start : e.end] for e in scheme.decode(tags, offsets, text)}
     assert found["COUNTRY"] == "🇺🇸"
     assert found["CITY"].startswith("Йо\u0301")
+
+
+def test_invisible_characters_are_trimmed_from_entity_edges_as_spaces_are():
+    """A zero-width joiner, non-joiner or space, a word joiner, a byte order mark or a soft hyphen
+    at an edge is no part of the entity («Москву\u200d» is «Москву»); inside one it stays."""
+    scheme = TagScheme(["CITY"], layers=1)
+    for invisible in "\u200b\u200c\u200d\u2060\ufeff\u00ad":
+        text = f"в {invisible}Москву{invisible} и Мос{invisible}кву"
+        first, second = text.index("Москву") - 1, text.rindex("Мос")
+        # "▁"-style tokens that take the invisible characters on both sides with the word
+        offsets = np.array([[0, 1], [1, first + 7 + 1], [first + 8, second - 1], [second - 1, len(text)]])
+        tags = np.array([[O], [B], [O], [B]], dtype=np.int8)
+        found = [e.surface(text) for e in scheme.decode(tags, offsets, text)]
+        assert found == ["Москву", f"Мос{invisible}кву"], repr(invisible)
+    text = "Москву\u200d\u200d"
+    [decoded] = scheme.decode(np.array([[B]], dtype=np.int8), np.array([[0, len(text)]]), text)
+    assert decoded.surface(text) == "Москву"
+    assert scheme.decode(np.array([[B]], dtype=np.int8), np.array([[0, 2]]), "\u200b\u00ad") == []

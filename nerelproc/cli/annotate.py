@@ -49,12 +49,13 @@ def annotate(input_path, output, output_format, model, backend, batch_size, buff
     """Annotate INPUT (JSONL, .jsonl.gz, a BRAT folder, a text file, or '-' for stdin)."""
     from tqdm import tqdm
 
-    from nerelproc.runtime.annotate import (EXIT_FATAL, EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE, BratOutput,
-                                    JsonlOutput, Options, ResumeMismatch, StrictStop, annotate_records,
-                                    check_output_path, output_lock, skip_resumed)
-    from nerelproc.runtime.api import Annotator
-    from nerelproc.io.lock import Locked
     from nerelproc.io.readers import read_records
+    from nerelproc.jobs.annotate import (BratOutput, Options, StrictStop, annotate_records, check_output_path,
+                                         output_lock)
+    from nerelproc.jobs.exits import EXIT_FATAL, EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, EXIT_USAGE
+    from nerelproc.jobs.lock import Locked
+    from nerelproc.jobs.resume import ResumeMismatch, open_output, output_identity
+    from nerelproc.runtime.api import Annotator
     from nerelproc.runtime.bundle import default_model_dir, model_identity
 
     say = lambda message: click.echo(f"nerelproc annotate: {message}", err=True)  # noqa: E731
@@ -77,6 +78,9 @@ def annotate(input_path, output, output_format, model, backend, batch_size, buff
             sys.exit(EXIT_FATAL)
 
     # Everything that can fail before the work starts fails here, with one line and no output file.
+    options = Options(buffer=buffer, scores=scores, keep_input=keep_input, strict=strict,
+                      given_entities=given_entities)
+    stats = digest = None
     try:
         model_dir = Path(model) if model else default_model_dir()
         records = read_records(input_path)
@@ -84,14 +88,10 @@ def annotate(input_path, output, output_format, model, backend, batch_size, buff
         if brat:
             out = BratOutput(output)
         else:
-            identity = {
-                "input": "-" if input_path == "-" else str(Path(input_path).resolve()),
-                "input_size": None if input_path == "-" else _size(Path(input_path)),
-                "model": model_identity(model_dir),
-                "options": {"backend": backend, "scores": scores, "keep_input": keep_input,
-                            **({"given_entities": True} if given_entities else {})},
-            }
-            out = JsonlOutput(output, identity, resume=resume)
+            identity = output_identity("-" if input_path == "-" else str(Path(input_path).resolve()),
+                                       model_identity(model_dir), backend, options,
+                                       input_size=None if input_path == "-" else _size(Path(input_path)))
+            out, records, stats, digest = open_output(output, identity, lambda: records, resume=resume)
     except ResumeMismatch as error:
         say(f"--resume: {error}")
         sys.exit(EXIT_USAGE)
@@ -103,18 +103,8 @@ def annotate(input_path, output, output_format, model, backend, batch_size, buff
 
     if out.restarted:
         report(f"--resume: {out.restarted}; starting from the beginning")
-    stats = digest = None
-    if out.resumed is not None:
-        stats = out.resumed
-        try:
-            digest = skip_resumed(records, stats)
-        except ResumeMismatch as error:
-            out.file.close()  # the partial stays, its finished records as they were
-            say(f"--resume: {error}")
-            sys.exit(EXIT_USAGE)
+    if stats is not None:
         report(f"resuming after {stats.written} records already written")
-    options = Options(buffer=buffer, scores=scores, keep_input=keep_input, strict=strict,
-                      given_entities=given_entities)
     progress = tqdm(desc="annotate", unit="doc", file=sys.stderr, disable=quiet,
                     initial=stats.written if stats else 0)
     try:

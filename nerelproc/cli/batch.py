@@ -65,11 +65,11 @@ def batch(inputs, out_dir, model, backend, batch_size, buffer, threads, scores, 
     """Annotate the new and changed *.jsonl / *.jsonl.gz files of INPUTS (folders, searched
     recursively; quoted globs; files) into OUT_DIR, incrementally: OUT_DIR/manifest.json says
     what was done with which model, and a rerun annotates only new or changed inputs."""
-    from nerelproc.io.lock import Locked
-    from nerelproc.runtime.annotate import EXIT_FATAL, EXIT_LOCKED, EXIT_USAGE, UsageError
-    from nerelproc.runtime.batch import run_batch
-    from nerelproc.runtime.batch_dask import MissingExtra
-    from nerelproc.runtime.batch_manifest import one_line
+    from nerelproc.jobs.batch import run_batch
+    from nerelproc.jobs.batch_dask import MissingExtra
+    from nerelproc.jobs.batch_manifest import one_line
+    from nerelproc.jobs.exits import EXIT_FATAL, EXIT_LOCKED, EXIT_USAGE, UsageError
+    from nerelproc.jobs.lock import Locked
 
     say = lambda message: click.echo(f"nerelproc batch: {message}", err=True)  # noqa: E731
     try:
@@ -92,8 +92,8 @@ def batch(inputs, out_dir, model, backend, batch_size, buffer, threads, scores, 
         say(one_line(error))
         sys.exit(EXIT_FATAL)
     if dry_run:
-        say(f"{result.files} input files: {result.files - len(result.skipped)} to annotate, "
-            f"{len(result.skipped)} unchanged")
+        waiting = f", {len(result.waiting)} left for later (--min-age)" if result.waiting else ""
+        say(f"{result.files} input files: {len(result.planned)} to annotate, {len(result.skipped)} unchanged{waiting}")
         sys.exit(0)
     say(result.summary())
     sys.exit(result.exit_code)

@@ -105,17 +105,22 @@ class NerelprocComponent(Pipe):
         return self.set_annotations(doc, self.annotator.annotate(doc.text))
 
     def pipe(self, stream, *, batch_size=128):
-        """Each batch of ``batch_size`` Docs goes through one ``annotate_many`` call (its
-        output does not depend on the batching: the same as calling the component per Doc)."""
+        """The Docs through ``annotate_many`` (``Predictor.pipe``), ``batch_size`` at a time (the
+        output does not depend on the batching: the same as calling the component per Doc). A Doc
+        that cannot be annotated goes alone to the pipeline's error handler (spaCy's default
+        raises; ``nlp.set_error_handler`` can let the others go on) and the rest are yielded."""
         error_handler = self.get_error_handler()
         for docs in minibatch(stream, size=batch_size):
             try:
-                results = self.annotator.annotate_many([doc.text for doc in docs], buffer=len(docs))
-                for doc, result in zip(docs, results):
-                    self.set_annotations(doc, result)
-                yield from docs
-            except Exception as error:
+                results = list(self.annotator.annotate_many([doc.text for doc in docs], buffer=len(docs)))
+            except Exception as error:  # noqa: BLE001 - not one Doc's fault (the model itself)
                 error_handler(self.name, self, docs, error)
+                continue
+            for doc, result in zip(docs, results):
+                try:
+                    yield self.set_annotations(doc, result)
+                except Exception as error:  # noqa: BLE001
+                    error_handler(self.name, self, [doc], error)
 
     def set_annotations(self, doc, result):
         if result.error is not None:

@@ -9,16 +9,18 @@ Texts are read with ``newline=""`` semantics: offsets index the exact original t
 import gzip
 import os
 import sys
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
-from nerelproc.io.document import Document, read_annotation_lines
+from nerelproc.io.document import Document, names_from_json, read_annotation_lines
 from nerelproc.io.writers import LABELS_SUFFIX  # beside NAME.txt/.ann: the document's relation types
 
-KNOWN_FIELDS = ("id", "text", "entities", "relations", "links", "relation_types")
+KNOWN_FIELDS = ("id", "text", "entities", "relations", "links", "relation_types", "normal", "groups")
 JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+BOM = b"\xef\xbb\xbf"  # UTF-8 byte order mark, which some Windows tools write before the first line
 
 
 @dataclass
@@ -69,7 +71,9 @@ def document_from_json(obj, line):
     ):
         raise ValueError("field 'relation_types' must be a list of strings")
     extra = {key: value for key, value in obj.items() if key not in KNOWN_FIELDS}
-    return Document(doc_id, text, entities, relations, links, relation_types, extra, problems)
+    normal, groups, name_problems = names_from_json(obj)
+    problems += [f"line {line} (id {doc_id}): {problem}" for problem in name_problems]
+    return Document(doc_id, text, entities, relations, links, relation_types, extra, problems, normal, groups)
 
 
 def is_gzip(path):
@@ -84,7 +88,9 @@ def is_jsonl(path):
 
 
 def read_jsonl(source):
-    """Yield a Record per line of a JSONL file (a path, ``-`` for stdin, or a binary file)."""
+    """Yield a Record per line of a JSONL file (a path, ``-`` for stdin, or a binary file).
+    A stream cut short (a ``.gz`` still being written, or cut in transfer) yields the records
+    read before the cut, then one error record saying where it ends."""
     if source == "-":
         yield from read_jsonl_lines(sys.stdin.buffer)
         return
@@ -92,19 +98,24 @@ def read_jsonl(source):
         yield from read_jsonl_lines(source)
         return
     with (gzip.open if is_gzip(source) else open)(source, "rb") as file:
-        yield from read_jsonl_lines(file)
+        yield from read_jsonl_lines(file, name=str(source))
 
 
-def read_jsonl_lines(lines, first_line=1):
-    """A Record per raw JSONL line (bytes); ``first_line`` numbers a slice as in its whole file."""
-    for number, raw in enumerate(lines, first_line):
-        if not raw.strip():
+def read_jsonl_lines(lines, first_line=1, name="the input"):
+    """A Record per raw JSONL line (bytes); ``first_line`` numbers a slice as in its whole file.
+    A UTF-8 byte order mark before the first line is skipped (``source`` keeps it)."""
+    for number, raw in _lines_until_cut(lines, first_line, name):
+        if isinstance(raw, Record):
+            yield raw
+            return
+        raw_json = raw[3:] if number == 1 and raw.startswith(BOM) else raw
+        if not raw_json.strip():
             yield Record(number, source=raw, blank=True)
             continue
         try:
-            obj = orjson.loads(raw)  # rejects invalid UTF-8 too
+            obj = orjson.loads(raw_json)  # rejects invalid UTF-8 too
         except orjson.JSONDecodeError as error:
-            yield Record(number, error=_not_json(raw, error), id=_readable_id(raw), source=raw)
+            yield Record(number, error=_not_json(raw_json, error), id=_readable_id(raw_json), source=raw)
             continue
         doc_id = obj.get("id") if isinstance(obj, dict) else None
         try:
@@ -113,6 +124,25 @@ def read_jsonl_lines(lines, first_line=1):
             yield Record(number, error=str(error), id=doc_id, source=raw)
             continue
         yield Record(number, document, id=document.id, source=raw)
+
+
+def _lines_until_cut(lines, first_line, name):
+    """``(number, line)`` of ``lines``, then, if reading them fails (a truncated or corrupt
+    gzip), ``(number, error Record)`` for the line where the input ends."""
+    number, lines = first_line - 1, iter(lines)
+    while True:
+        try:
+            raw = next(lines)
+        except StopIteration:
+            return
+        except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+            number += 1
+            reason = " ".join(f"{type(error).__name__}: {error}".split())
+            yield number, Record(number, error=f"{name} is cut short or corrupt at line {number}, "
+                                               f"nothing after it read ({reason})")
+            return
+        number += 1
+        yield number, raw
 
 
 def _not_json(raw, error):
@@ -156,7 +186,7 @@ def read_brat(folder):
 def read_plain_text(path, number=1):
     path = Path(path)
     try:
-        text = read_text(path)
+        text = read_text(path).removeprefix("\ufeff")  # a byte order mark is no part of the text
         return Record(number, Document(path.stem, text), id=path.stem, source=text.encode())
     except (OSError, UnicodeDecodeError) as error:
         return Record(number, error=f"{path}: {error}", id=path.stem)
@@ -176,14 +206,17 @@ def read_records(source):
     return iter([read_plain_text(path)])
 
 
-def read_documents(source, on_problem=None):
-    """Only the readable documents of ``source``; problems go to ``on_problem`` (default: stderr)."""
+def read_documents(source, on_problem=None, on_unreadable=None):
+    """Only the readable documents of ``source``; problems go to ``on_problem`` (default: stderr),
+    and each record that could not be read to ``on_unreadable`` too."""
     report = on_problem or (lambda message: print(f"nerelproc: {message}", file=sys.stderr))
     for record in read_records(source):
         if record.blank:
             continue
         if record.error is not None:
             report(f"{source}: document {record.line} (id {record.id}): {record.error}")
+            if on_unreadable is not None:
+                on_unreadable(record)
             continue
         for problem in record.document.problems:
             report(f"{source}: {problem}")

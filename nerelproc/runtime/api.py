@@ -16,12 +16,13 @@ labels here and on the command line.
 """
 
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import tee
 from pathlib import Path
 
-from nerelproc.runtime.annotate import Options, error_object, output_object
 from nerelproc.io.readers import Record, document_from_json
 from nerelproc.runtime.bundle import default_model_dir, load_predictor
+from nerelproc.runtime.output import error_object, output_object
+from nerelproc.runtime.predictor import Failure
 
 
 @dataclass(frozen=True)
@@ -82,22 +83,19 @@ class Annotator:
         return next(self.annotate_many([item], buffer=1, given_entities=given_entities))
 
     def annotate_many(self, items, buffer=64, given_entities=False):
-        """Results in input order, ``buffer`` documents predicted at a time; a bad item gives an
-        ``Annotation`` with ``error`` set in its place and the rest goes on."""
-        records = (_record(item, number) for number, item in enumerate(items, 1))
-        options = Options(scores=True, given_entities=given_entities)
-        while True:
-            chunk = list(islice(records, buffer))
-            if not chunk:
-                return
-            good = [record for record in chunk if record.error is None]
-            given = [r.document.entities for r in good] if given_entities else None
-            predictions = dict(zip(map(id, good), self.predictor.predict([r.document.text for r in good], given)))
-            for record in chunk:
-                if record.error is not None:
-                    yield Annotation(record.id, None, error=record.error, _json=error_object(record, record.error))
-                else:
-                    yield _annotation(record, predictions[id(record)], options)
+        """Results in input order, ``buffer`` documents predicted at a time (``Predictor.pipe``);
+        an item that cannot be read or annotated gives an ``Annotation`` with ``error`` set in
+        its place, and the rest goes on."""
+        records, readable = tee(_record(item, number) for number, item in enumerate(items, 1))
+        items = (None if record.error is not None
+                 else (record.document.text, record.document.entities if given_entities else None)
+                 for record in readable)
+        for record, prediction in zip(records, self.predictor.pipe(items, buffer, on_error=Failure.of)):
+            error = record.error or (prediction.message if isinstance(prediction, Failure) else None)
+            if error is not None:
+                yield Annotation(record.id, None, error=error, _json=error_object(record, error))
+            else:
+                yield _annotation(record, prediction)
 
 
 def _record(item, number):
@@ -110,7 +108,7 @@ def _record(item, number):
     return Record(number, document, id=document.id)
 
 
-def _annotation(record, prediction, options):
+def _annotation(record, prediction):
     text = record.document.text
     entities = [Entity(e.type, e.start, e.end, text[e.start : e.end]) for e in prediction.entities]
     return Annotation(
@@ -121,5 +119,5 @@ def _annotation(record, prediction, options):
         relation_scores={label: float(p) for label, p in zip(prediction.labels, prediction.relation_scores)},
         relations=[Relation(label, entities[head], entities[tail], probability)
                    for head, tail, label, probability in prediction.relations],
-        _json=output_object(record, prediction, options),
+        _json=output_object(record, prediction, scores=True),
     )

@@ -100,19 +100,23 @@ def default_model_dir():
     )
 
 
-def load_predictor(model_dir=None, backend="auto", threads=0, batch_windows=1):
+def load_predictor(model_dir=None, backend="auto", threads=0, batch_windows=1, *, pair_head=True,
+                   relation_head=True, **options):
+    """The model in ``model_dir`` assembled into a ``Predictor``, once. ``pair_head`` and
+    ``relation_head``: False leaves that head out (the CLS head alone; encoder states only);
+    ``options``: the ``Predictor`` options (``tasks``, ``decode_tags``, ``o_bias``, ...)."""
     model_dir = Path(model_dir) if model_dir else default_model_dir()
     bundle = Bundle.load(model_dir)
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     heads = Heads.load(model_dir / "heads.npz")
-    pair_head = None
-    if bundle.pair_weight:  # its thresholds were tuned on the mixed probabilities: no silent fallback
+    pairs, pair_head = pair_head, None
+    if bundle.pair_weight and pairs:  # its thresholds were tuned on the mixed probabilities: no silent fallback
         if not (model_dir / PAIRS_FILE).is_file():
             raise FileNotFoundError(f"{model_dir} has no {PAIRS_FILE}, which its {CONFIG_FILE} uses "
                                     f"(pair_weight {bundle.pair_weight}): copy the whole model directory")
         pair_head = PairHead.load(model_dir / PAIRS_FILE)
-    relation_head = None
-    if bundle.relation_thresholds is not None:
+    relations, relation_head = relation_head, None
+    if bundle.relation_thresholds is not None and relations:
         if not (model_dir / RELATIONS_FILE).is_file():
             raise FileNotFoundError(f"{model_dir} has no {RELATIONS_FILE}, which its {CONFIG_FILE} uses "
                                     "(relation_thresholds): copy the whole model directory")
@@ -133,7 +137,7 @@ def load_predictor(model_dir=None, backend="auto", threads=0, batch_windows=1):
     else:
         raise ValueError(f"unknown backend {backend!r}")
     return Predictor(tokenizer, heads, bundle, encode_batch, batch_windows, pair_head=pair_head, workers=workers,
-                     relation_head=relation_head)
+                     relation_head=relation_head, **options)
 
 
 def model_identity(model_dir=None):

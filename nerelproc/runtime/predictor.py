@@ -27,6 +27,7 @@ caller's: the pair and relation heads read those instead of the decoded ones.
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -40,6 +41,9 @@ from nerelproc.runtime.tagging import TagScheme
 from nerelproc.runtime.windows import encode, plan_windows, window_inputs
 
 
+_BUNDLE = object()  # an option left to the bundle (None is a value of its own: no thresholds)
+
+
 @dataclass
 class Prediction:
     entities: list  # [Entity]
@@ -47,6 +51,21 @@ class Prediction:
     relation_types: list  # names over the thresholds
     labels: list  # the names of relation_scores' entries
     relations: list = field(default_factory=list)  # [(head, tail, label, probability)]: indices into entities
+
+
+@dataclass(frozen=True)
+class Failure:
+    """What a document whose prediction raised gets in its place (``Predictor.pipe``)."""
+
+    message: str
+
+    @classmethod
+    def of(cls, item, error):
+        return cls(f"annotation failed: {type(error).__name__}: {error}")
+
+
+def _text_and_given(item):
+    return (item, None) if isinstance(item, str) else (item[0], item[1])
 
 
 class _DocumentState:
@@ -63,8 +82,27 @@ class _DocumentState:
 
 
 class Predictor:
+    """The model side, assembled once: a tokenizer, the heads, the bundle's decisions and an
+    encoder, with the options below fixed for the predictor's life (``with_options`` makes
+    another one from the same parts). Nothing changes it after it is built.
+
+    Options (each defaults to what the bundle says): ``tasks`` (one task only: what a
+    single-task pipeline would compute, for benchmarks), ``decode_tags`` (``decoding.argmax_tags``
+    gives the old decoder), ``o_bias``, ``pair_head`` and ``relation_head`` (None: without
+    that head), ``relation_thresholds``, ``relation_thresholds_given``, ``relation_rule``
+    (``"union"`` or ``"filter"``) and ``relation_single`` (``{"arg1": labels, "arg2": labels}``).
+    """
+
     def __init__(self, tokenizer, heads, config, encode_batch, batch_windows=1, tasks=("ner", "cls"),
-                 pair_head=None, workers=1, relation_head=None):
+                 pair_head=None, workers=1, relation_head=None, *, decode_tags=constrained_tags, o_bias=None,
+                 relation_thresholds=_BUNDLE, relation_thresholds_given=_BUNDLE, relation_rule=None,
+                 relation_single=None):
+        self._parts = dict(tokenizer=tokenizer, heads=heads, config=config, encode_batch=encode_batch,
+                           batch_windows=batch_windows, tasks=tasks, pair_head=pair_head, workers=workers,
+                           relation_head=relation_head, decode_tags=decode_tags, o_bias=o_bias,
+                           relation_thresholds=relation_thresholds,
+                           relation_thresholds_given=relation_thresholds_given, relation_rule=relation_rule,
+                           relation_single=relation_single)
         self.tokenizer = tokenizer
         self.heads = heads
         self.config = config
@@ -75,18 +113,73 @@ class Predictor:
         self.batch_windows = max(1, int(batch_windows))
         self.workers = max(1, int(workers))  # encoder calls at a time (ct2_encoder takes several)
         self.cls_id, self.sep_id = config.cls_id, config.sep_id
-        self.tasks = tasks  # one task only: what a single-task pipeline would compute (benchmarks)
-        self.decode_tags = constrained_tags  # decoding.argmax_tags gives the old decoder (benchmarks)
-        self.o_bias = float(config.ner_o_bias or 0.0)  # None in models calibrated before it existed
+        self.tasks = tuple(tasks)
+        self.decode_tags = decode_tags
+        # None in models calibrated before it existed
+        self.o_bias = float(config.ner_o_bias or 0.0) if o_bias is None else float(o_bias)
         self.pair_head = pair_head  # pairs.PairHead or None
         self.pair_weight = float(getattr(config, "pair_weight", None) or 0.0)
         self.relation_head = relation_head  # relations.RelationHead or None
-        self.relation_thresholds = _array(getattr(config, "relation_thresholds", None))
-        given = _array(getattr(config, "relation_thresholds_given", None))
+        if relation_thresholds is _BUNDLE:
+            relation_thresholds = getattr(config, "relation_thresholds", None)
+        self.relation_thresholds = _array(relation_thresholds)
+        if relation_thresholds_given is _BUNDLE:
+            relation_thresholds_given = getattr(config, "relation_thresholds_given", None)
+        given = _array(relation_thresholds_given)
         self.relation_thresholds_given = self.relation_thresholds if given is None else given
-        self.relation_rule = getattr(config, "relation_rule", None) or "union"  # how relations meet relation_types
-        single = getattr(config, "relation_single", None) or {}
+        # how relations meet relation_types
+        self.relation_rule = relation_rule or getattr(config, "relation_rule", None) or "union"
+        single = (getattr(config, "relation_single", None) or {}) if relation_single is None else relation_single
         self.relation_single = {arg: [label in single.get(arg, ()) for label in self.labels] for arg in ("arg1", "arg2")}
+        self._assembled = True
+
+    def __setattr__(self, name, value):
+        if getattr(self, "_assembled", False):
+            raise AttributeError(f"a Predictor is not changed once built: use with_options({name}=...)")
+        super().__setattr__(name, value)
+
+    def with_options(self, **changes):
+        """Another predictor from the same parts (tokenizer, heads, encoder), ``changes`` applied."""
+        unknown = set(changes) - set(self._parts)
+        if unknown:
+            raise TypeError(f"unknown predictor options: {', '.join(sorted(unknown))}")
+        return Predictor(**{**self._parts, **changes})
+
+    def pipe(self, items, buffer=64, on_error=None):
+        """Predictions of ``items`` in input order, ``buffer`` documents encoded together: the one
+        loop every caller runs documents through (``annotate``, ``batch``, Dask, the API, spaCy).
+
+        An item is a text, a ``(text, given entities or None)`` pair, or None: nothing to predict
+        (None comes back in its place). A buffer whose prediction raises is run again one
+        document at a time, so that one failing document sinks nothing else: it gets
+        ``on_error(item, error)`` in its place (``Failure.of``: a ``Failure``), or the error
+        is raised when ``on_error`` is None."""
+        items = iter(items)
+        while True:
+            chunk = list(islice(items, max(1, int(buffer))))
+            if not chunk:
+                return
+            yield from self._predict_chunk(chunk, on_error)
+
+    def _predict_chunk(self, chunk, on_error):
+        todo = [(i, _text_and_given(item)) for i, item in enumerate(chunk) if item is not None]
+        results = [None] * len(chunk)
+        try:
+            predicted = self.predict([text for _, (text, _) in todo], [given for _, (_, given) in todo])
+            for (i, _), prediction in zip(todo, predicted):
+                results[i] = prediction
+        except Exception as failure:  # noqa: BLE001 - isolate the culprit, document by document
+            if on_error is None:
+                raise
+            if len(todo) == 1:
+                results[todo[0][0]] = on_error(chunk[todo[0][0]], failure)
+                return results
+            for i, (text, given) in todo:
+                try:
+                    results[i] = self.predict([text], [given])[0]
+                except Exception as error:  # noqa: BLE001
+                    results[i] = on_error(chunk[i], error)
+        return results
 
     def predict(self, texts, given=None):
         """``Prediction`` per text; ``given``: per text, its own entities (or None to predict them)."""

@@ -95,12 +95,22 @@ def tag_runs(column):
     return runs
 
 
+# Characters that show nothing and that an entity never starts or ends with: trimmed from its
+# edges as spaces are (zero-width space, non-joiner and joiner, word joiner, byte order mark,
+# soft hyphen, the direction marks). Inside an entity they stay.
+INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\u180e")
+
+
+def _blank(char):
+    return char.isspace() or char in INVISIBLE
+
+
 def _char_span(offsets, first, last, text):
     start, end = int(offsets[first, 0]), int(offsets[last, 1])
     # Sub-word offsets include the space that "▁" stands for: trim it.
-    while start < end and text[start].isspace():
+    while start < end and _blank(text[start]):
         start += 1
-    while end > start and text[end - 1].isspace():
+    while end > start and _blank(text[end - 1]):
         end -= 1
     if end <= start:
         return None
@@ -111,7 +121,11 @@ def _char_span(offsets, first, last, text):
         start -= 1
     while end < len(text) and text[end - 1].isalnum() and text[end].isalnum():
         end += 1
-    return grapheme_span(text, start, end)
+    start, end = grapheme_span(text, start, end)
+    # A joiner or a soft hyphen extends the cluster before it: widening took it back in.
+    while end > start and text[end - 1] in INVISIBLE:
+        end -= 1
+    return start, end
 
 
 GRAPHEME = regex.compile(r"\X")

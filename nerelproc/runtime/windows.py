@@ -46,10 +46,42 @@ def ner_tokenizer(tokenizer):
     return tokenizer
 
 
-def encode(tokenizer, text):
-    encoding = tokenizer.encode(text, add_special_tokens=False)
-    offsets = np.array(encoding.offsets, dtype=np.int64).reshape(-1, 2)
-    return Encoded(np.array(encoding.ids, dtype=np.int64), offsets)
+# Characters tokenised at a time. The tokenizer holds about 120 bytes a character while it
+# works (a 1,000,000-character text: 120 MB, most of it kept by the allocator afterwards);
+# in pieces it holds a piece's worth.
+ENCODE_PIECE = 50_000
+
+
+def encode(tokenizer, text, piece=ENCODE_PIECE):
+    """The text's sub-word ids and character offsets, tokenised whole or, when long, in pieces
+    cut before a space that follows a non-space: there the pre-tokenizer (``PUNCTUATION_SPLIT``,
+    then Metaspace) splits anyway and the normalizer (NFC, the charsmap) acts on neither side,
+    so the pieces give the tokens of the whole text (``tests/test_windows.py``)."""
+    ids, offsets = [], []
+    for start, end in _pieces(text, piece):
+        encoding = tokenizer.encode(text[start:end] if (start, end) != (0, len(text)) else text,
+                                    add_special_tokens=False)
+        ids.append(np.array(encoding.ids, dtype=np.int64))
+        offsets.append(np.array(encoding.offsets, dtype=np.int64).reshape(-1, 2) + start)
+        del encoding
+    if len(ids) == 1:
+        return Encoded(ids[0], offsets[0])
+    return Encoded(np.concatenate(ids), np.concatenate(offsets))
+
+
+def _pieces(text, piece):
+    """``(start, end)`` of the pieces of ``text``: at least ``piece`` characters each (the last
+    one may be shorter), each but the first starting at a space that follows a non-space."""
+    start = 0
+    while True:
+        cut = text.find(" ", start + piece)
+        while cut > 0 and text[cut - 1].isspace():
+            cut = text.find(" ", cut + 1)
+        if cut <= 0:
+            yield start, len(text)
+            return
+        yield start, cut
+        start = cut
 
 
 def plan_windows(n_tokens, max_length=512, stride=None):

@@ -32,7 +32,7 @@ def decisions(predictor, encoded, gold_docs, labels, seed=0):
     """Tune the O bias (best dev nested micro-F1; a tie goes to the smaller bias) and the CLS
     thresholds on ``gold_docs``. Returns ``(o_bias, thresholds, tuning)``.
 
-    With a pair head the predictor takes the chosen O bias and encodes ``gold_docs`` again
+    With a pair head a predictor with the chosen O bias encodes ``gold_docs`` again
     before the thresholds are tuned: the pair head reads the entities each window decodes
     under the predictor's O bias, so the CLS probabilities move with it."""
     nested = {}
@@ -41,7 +41,7 @@ def decisions(predictor, encoded, gold_docs, labels, seed=0):
         nested[o_bias] = ner_f1(predicted, gold_docs)
     o_bias = max(O_BIAS_GRID, key=lambda b: (nested[b], -b))
     if predictor.pair_head is not None and o_bias != predictor.o_bias:
-        predictor.o_bias = o_bias
+        predictor = predictor.with_options(o_bias=o_bias)
         encoded = encode_in_chunks(predictor, gold_docs)
     probs = np.stack([predictor.relation_scores(e) for e in encoded])
     gold = gold_labels(gold_docs, labels)

@@ -14,8 +14,6 @@ help on dev: then nothing is added.
 """
 
 import sys
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +26,7 @@ from nerelproc.runtime.pairs import DISTANCE_BUCKETS, PairHead, candidate_pairs,
 from nerelproc.runtime.relations import (context_features, name_match, pair_layout, sentence_breaks,
                                          sentences_between, window_surfaces)
 from nerelproc.training.calibration import gold_labels, set_decisions
+from nerelproc.training.head_loop import fit_head, one_thread, rows_by_document  # noqa: F401 (one_thread: spans.py)
 from nerelproc.training.thresholds import tune
 
 NEGATIVES = 0.3  # share of the pairs without a relation in each batch's pair loss
@@ -173,56 +172,31 @@ def document_probs(model, pairs, n_docs):
     return 1 / (1 + np.exp(-best))
 
 
-@contextmanager
-def one_thread():
-    """Train a head on one torch thread: with torch's two, two runs of the same command on the
-    same states parted after epoch 6 (the order of floating-point sums) and chose different
-    heads; with one, three runs wrote the same bytes, at the same speed here (about 20 s an
-    epoch on NEREL)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+def pair_loss(logits_of, y, targets):
+    """The pair head's loss on a batch of documents: BCE on the pairs holding a relation and on
+    ``NEGATIVES`` of the others, plus BCE on each document's max over its pairs against its
+    labels. ``logits_of(model, rows)``: the model's logits of those pairs; ``y``: every pair's
+    labels; ``targets``: every document's labels."""
+    bce = nn.functional.binary_cross_entropy_with_logits
+
+    def loss(model, batch, rng):
+        rows = torch.cat([r for _, r in batch])
+        logits, labels = logits_of(model, rows), y[rows]
+        sampled = (labels.sum(1) > 0) | torch.from_numpy(rng.random(len(rows)) < NEGATIVES)
+        per_doc = torch.stack([part.max(0).values for part in logits.split([len(r) for _, r in batch])])
+        return bce(logits[sampled], labels[sampled]) + bce(per_doc, targets[[d for d, _ in batch]])
+
+    return loss
 
 
 def train_pair_head(train_pairs, doc_labels, n_types, epochs, seed, evaluate, log=print):
     """Train one pair head, on one thread; ``evaluate(epoch, model)`` after every other epoch and the last."""
-    with one_thread():
-        _train(train_pairs, doc_labels, n_types, epochs, seed, evaluate, log)
-
-
-def _train(train_pairs, doc_labels, n_types, epochs, seed, evaluate, log):
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
     tensors, doc = train_pairs
-    model = PairModel(n_types, doc_labels.shape[1], hidden=tensors["features"].shape[1] // 2)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
-    by_doc = [(d, torch.from_numpy(rows)) for d in range(len(doc_labels)) if len(rows := np.flatnonzero(doc == d))]
-    steps = epochs * -(-len(by_doc) // DOCS_PER_BATCH)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=1e-3, total_steps=steps, pct_start=0.1)
-    targets = torch.tensor(doc_labels, dtype=torch.float32)
-    bce = nn.functional.binary_cross_entropy_with_logits
-    for epoch in range(1, epochs + 1):
-        model.train()
-        start = time.time()
-        order = rng.permutation(len(by_doc))
-        for i in range(0, len(order), DOCS_PER_BATCH):
-            batch = [by_doc[k] for k in order[i : i + DOCS_PER_BATCH]]
-            rows = torch.cat([r for _, r in batch])
-            logits = batch_logits(model, tensors, rows)
-            y = tensors["y"][rows]
-            sampled = (y.sum(1) > 0) | torch.from_numpy(rng.random(len(rows)) < NEGATIVES)
-            per_doc = torch.stack([part.max(0).values for part in logits.split([len(r) for _, r in batch])])
-            loss = bce(logits[sampled], y[sampled]) + bce(per_doc, targets[[d for d, _ in batch]])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-        log(f"pair head epoch {epoch}: loss {loss.item():.4f}, {time.time() - start:.0f} s")
-        if epoch % 2 == 0 or epoch == epochs:
-            evaluate(epoch, model)
+    loss = pair_loss(lambda model, rows: batch_logits(model, tensors, rows), tensors["y"],
+                     torch.tensor(doc_labels, dtype=torch.float32))
+    return fit_head(lambda: PairModel(n_types, doc_labels.shape[1], hidden=tensors["features"].shape[1] // 2),
+                    rows_by_document(doc), loss, epochs=epochs, seed=seed, learning_rate=1e-3,
+                    docs_per_batch=DOCS_PER_BATCH, evaluate=evaluate, log=log, name="pair head", evaluate_every=2)
 
 
 def train_pairs(model_dir, train_docs, dev_docs, epochs=16, seed=0, threads=0, weights=WEIGHTS, log=None):
@@ -232,8 +206,7 @@ def train_pairs(model_dir, train_docs, dev_docs, epochs=16, seed=0, threads=0, w
 
     log = log or (lambda message: print(message, file=sys.stderr))
     bar = lambda desc: (lambda docs: tqdm(docs, desc=desc, unit="doc", file=sys.stderr))
-    predictor = load_predictor(model_dir, threads=threads)
-    predictor.pair_head = None  # the CLS head alone: what the pairs are mixed with
+    predictor = load_predictor(model_dir, threads=threads, pair_head=False)  # the CLS head alone: what the pairs are mixed with
     labels, n_types = predictor.labels, len(predictor.scheme.entity_types)
     train_set, _ = collect(predictor, train_docs, gold=True, progress=bar("encoding train"))
     dev_set, dev_cls = collect(predictor, dev_docs, gold=False, progress=bar("encoding dev"))

@@ -24,7 +24,6 @@ type is a label) is chosen on dev by CLS score plus relation F1.
 """
 
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +36,8 @@ from nerelproc.runtime.bundle import Bundle, load_predictor
 from nerelproc.runtime.pairs import PAIR_PARAMS
 from nerelproc.runtime.relations import RELATIONS_FILE, RelationHead, single_partner_labels
 from nerelproc.training.calibration import gold_labels
-from nerelproc.training.pairs import PairModel, batch_logits, collect, one_thread
+from nerelproc.training.head_loop import fit_head, rows_by_document
+from nerelproc.training.pairs import PairModel, batch_logits, collect
 from nerelproc.training.thresholds import GRID, cross_validate, micro_macro
 
 DOCS_PER_BATCH = 4
@@ -126,35 +126,28 @@ def tune_relations(candidates, seed=13):
     return MODES[mode](candidates, np.arange(n_docs)), mode, cv
 
 
+def relation_loss(tensors):
+    """The relation head's loss on a batch of documents: BCE per relation type over every pair
+    of their windows, with or without a relation (a mean over the pairs)."""
+    bce = nn.functional.binary_cross_entropy_with_logits
+
+    def loss(model, batch, rng):
+        rows = torch.cat([r for _, r in batch])
+        logits = batch_logits(model, tensors, rows, tensors["context"], tensors["name"], tensors["layout"],
+                              tensors["sentences"])
+        return bce(logits, tensors["y"][rows], reduction="sum") / len(rows)
+
+    return loss
+
+
 def train_head(train_set, n_types, n_labels, epochs, seed, evaluate, log, width=WIDTH):
     """Train on every gold pair of the windows; ``evaluate(epoch, model)`` after each epoch.
     One thread: the same bytes from the same command (as ``train-pairs``)."""
-    with one_thread():
-        torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
-        tensors, doc = train_set
-        model = RelationModel(n_types, n_labels, hidden=tensors["features"].shape[1] // 2, width=width)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=LEARNING_RATE, weight_decay=0.01)
-        by_doc = [torch.from_numpy(rows) for d in np.unique(doc) if len(rows := np.flatnonzero(doc == d))]
-        steps = epochs * -(-len(by_doc) // DOCS_PER_BATCH)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=LEARNING_RATE, total_steps=steps,
-                                                       pct_start=0.1)
-        bce = nn.functional.binary_cross_entropy_with_logits
-        for epoch in range(1, epochs + 1):
-            model.train()
-            start = time.time()
-            order = rng.permutation(len(by_doc))
-            for i in range(0, len(order), DOCS_PER_BATCH):
-                rows = torch.cat([by_doc[k] for k in order[i : i + DOCS_PER_BATCH]])
-                logits = batch_logits(model, tensors, rows, tensors["context"], tensors["name"], tensors["layout"],
-                                      tensors["sentences"])
-                loss = bce(logits, tensors["y"][rows], reduction="sum") / len(rows)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-            log(f"relation head epoch {epoch}: loss {loss.item():.4f}, {time.time() - start:.0f} s")
-            evaluate(epoch, model)
+    tensors, doc = train_set
+    return fit_head(lambda: RelationModel(n_types, n_labels, hidden=tensors["features"].shape[1] // 2, width=width),
+                    rows_by_document(doc), relation_loss(tensors), epochs=epochs, seed=seed,
+                    learning_rate=LEARNING_RATE, docs_per_batch=DOCS_PER_BATCH, evaluate=evaluate, log=log,
+                    name="relation head")
 
 
 class RelationModel(PairModel):
@@ -228,8 +221,8 @@ def train_relations(model_dir, train_docs, dev_docs, epochs=16, seed=0, threads=
 
     log = log or (lambda message: print(message, file=sys.stderr))
     bar = lambda desc: (lambda docs: tqdm(docs, desc=desc, unit="doc", file=sys.stderr))
-    predictor = load_predictor(model_dir, threads=threads)
-    pair_head, predictor.pair_head, predictor.relation_head = predictor.pair_head, None, None  # states only
+    annotating = load_predictor(model_dir, threads=threads, relation_head=False)
+    predictor = annotating.with_options(pair_head=None)  # states only
     labels, n_types = predictor.labels, len(predictor.scheme.entity_types)
     train_set, _ = collect(predictor, train_docs, gold=True, progress=bar("encoding train"), context=True)
     dev_set, _ = collect(predictor, dev_docs, gold=True, progress=bar("encoding dev"), context=True)
@@ -245,12 +238,11 @@ def train_relations(model_dir, train_docs, dev_docs, epochs=16, seed=0, threads=
 
     train_head(train_set, n_types, len(labels), epochs, seed, evaluate, log)
     epoch = max(scores, key=lambda e: (scores[e], -e))
-    predictor.pair_head, predictor.relation_head = pair_head, heads[epoch]
     single = single_partner_labels((gold_relations(d)[0] for d in train_docs), labels, SINGLE_SHARE)
-    predictor.relation_single = {arg: [label in names for label in labels] for arg, names in single.items()}
     floor = np.full(len(labels), FLOOR, np.float32)
-    predictor.relation_thresholds = predictor.relation_thresholds_given = floor
-    predictor.relation_rule = "union"  # every relation over the floor reaches the candidates
+    # every relation over the floor reaches the candidates
+    predictor = annotating.with_options(relation_head=heads[epoch], relation_single=single, relation_rule="union",
+                                        relation_thresholds=floor, relation_thresholds_given=floor)
     tuned, measured = {}, {}
     for name, given in (("predicted entities", False), ("given entities", True)):
         candidates = Candidates(dev_run(predictor, dev_docs, given), dev_docs, labels)
@@ -258,13 +250,12 @@ def train_relations(model_dir, train_docs, dev_docs, epochs=16, seed=0, threads=
         measured[name] = round(candidates.micro(tuned[name][0]), 4)
         log(f"dev relation micro-F1 over {name}: {measured[name]:.4f} ({tuned[name][1]} thresholds, "
             f"CV {max(tuned[name][2].values()):.4f})")
-    predictor.relation_thresholds = tuned["predicted entities"][0].astype(np.float32)
-    predictor.relation_thresholds_given = tuned["given entities"][0].astype(np.float32)
+    predictor = predictor.with_options(relation_thresholds=tuned["predicted entities"][0].astype(np.float32),
+                                       relation_thresholds_given=tuned["given entities"][0].astype(np.float32))
     gold_cls = gold_labels(dev_docs, labels)
     rules = {}
     for rule in ("union", "filter"):
-        predictor.relation_rule = rule
-        predictions = dev_run(predictor, dev_docs, False)
+        predictions = dev_run(predictor.with_options(relation_rule=rule), dev_docs, False)
         micro, macro = cls_score(predictions, gold_cls, labels)
         relation_f1 = Candidates(predictions, dev_docs, labels).micro(np.zeros(len(labels)))
         rules[rule] = {"cls_micro": round(micro, 4), "cls_macro": round(macro, 4), "relations_f1": round(relation_f1, 4)}

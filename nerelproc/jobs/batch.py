@@ -18,7 +18,7 @@
   redone), its output is gone, its last attempt failed, or the model or the options
   that change the output did (unless ``ignore_model_change``).
 - **Cron-safe**: ``OUT_DIR/.lock`` is held with ``flock`` for the whole run (the lock
-  goes with the process, however it dies; ``io/lock.py``); a second run exits at once
+  goes with the process, however it dies; ``lock.py``); a second run exits at once
   with ``EXIT_LOCKED``. Outputs are written as ``.NAME.partial`` and renamed into place
   when complete, the manifest is rewritten atomically after the outputs are in place
   (after a file, at most once a second, and at the end), and a file interrupted
@@ -42,14 +42,15 @@ from pathlib import Path
 
 # F401: names of the batch API that this module does not use itself: what run_batch raises
 # (Locked, UsageError, MissingExtra), EXIT_LOCKED, and without_timings (two runs' manifests compared).
-from .annotate import (EXIT_FATAL, EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, JsonlOutput, Options,  # noqa: F401
-                       ResumeMismatch, Stats, UsageError, annotate_records, skip_resumed)
-from .batch_dask import MissingExtra, check_spec, require_distributed, run_dask  # noqa: F401
-from .batch_manifest import (Manifest, cpu_model, iso, now_iso, one_line, record_failure,  # noqa: F401
-                             record_success, without_timings)
-from ..io.files import file_sha256
-from ..io.lock import Locked, exclusive_lock  # noqa: F401
-from ..io.readers import is_gzip
+from nerelproc.io.files import file_sha256
+from nerelproc.io.readers import is_gzip
+from nerelproc.jobs.annotate import Options, annotate_records
+from nerelproc.jobs.batch_dask import MissingExtra, check_spec, require_distributed, run_dask  # noqa: F401
+from nerelproc.jobs.batch_manifest import (Manifest, cpu_model, iso, now_iso, one_line, record_failure,  # noqa: F401
+                                           record_success, without_timings)
+from nerelproc.jobs.exits import EXIT_FATAL, EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, UsageError  # noqa: F401
+from nerelproc.jobs.lock import Locked, exclusive_lock  # noqa: F401
+from nerelproc.jobs.resume import Stats, open_output, output_identity, output_options
 
 LOCK_NAME = ".lock"
 DEFAULT_PART_SIZE = 4 << 20  # Dask mode: split a file into line ranges of about this many bytes
@@ -267,7 +268,11 @@ class Settings:
 
     def output_options(self):
         """The options that change the output (what a manifest entry must match)."""
-        return {"backend": self.backend, "scores": self.options.scores, "keep_input": self.options.keep_input}
+        return output_options(self.backend, self.options)
+
+    def output_identity(self, f):
+        """What a partial output of input ``f`` belongs to (``resume.py``)."""
+        return output_identity(f.rel, self.model_identity, self.backend, self.options, input_sha256=f.sha256)
 
 
 def plan(files, manifest, out_dir, settings, ignore_model_change=False, checksum=False, part_size=None,
@@ -335,6 +340,7 @@ class BatchResult:
     done: list = field(default_factory=list)  # rel paths annotated by this run
     skipped: list = field(default_factory=list)  # unchanged
     waiting: list = field(default_factory=list)  # too recently modified (--min-age)
+    planned: list = field(default_factory=list)  # rel paths this run annotates (a dry run: would annotate)
     failed: list = field(default_factory=list)  # rel paths with no output (retried next run)
     stats: Stats = field(default_factory=Stats)  # documents of the files done
     seconds: float = 0.0
@@ -359,7 +365,7 @@ def run_batch(inputs, out_dir, model=None, *, backend="auto", threads=0, batch_s
     Raises ``Locked`` if another run holds ``out_dir``, ``UsageError`` for bad inputs,
     ``MissingExtra`` for ``dask`` without the extra, ``OSError``/``ValueError`` for a bad
     model or manifest. Messages (bad records, failed files) go to ``report``."""
-    from .bundle import default_model_dir, model_identity
+    from nerelproc.runtime.bundle import default_model_dir, model_identity
 
     report = report or default_report
     started = time.time()
@@ -382,6 +388,7 @@ def run_batch(inputs, out_dir, model=None, *, backend="auto", threads=0, batch_s
                     part_size if dask is not None else None, min_age, report)
         result.skipped = [f.rel for f in files if f.reason is None and not f.waiting]
         result.waiting = [f.rel for f in files if f.waiting]
+        result.planned = [f.rel for f in todo]
         if dry_run:
             for f in todo:
                 report(f"would annotate {f.rel} ({f.reason})")
@@ -415,7 +422,7 @@ def run_batch(inputs, out_dir, model=None, *, backend="auto", threads=0, batch_s
 
 def run_local(todo, out_dir, settings, manifest, result, report, bars):
     """One process: each file in turn, resumable from its partial output."""
-    from .bundle import load_predictor
+    from nerelproc.runtime.bundle import load_predictor
 
     predictor = load_predictor(settings.model_dir, backend=settings.backend, threads=settings.threads,
                                batch_windows=settings.batch_size)
@@ -435,30 +442,14 @@ def run_local(todo, out_dir, settings, manifest, result, report, bars):
 
 def annotate_file(f, out_dir, settings, predictor, report, bars):
     """Annotate one input into ``out_dir/rel`` (resuming a partial made from the same input)."""
-    from ..io.readers import read_jsonl
+    from nerelproc.io.readers import read_jsonl
 
-    identity = {"input": f.rel, "input_sha256": f.sha256, "model": settings.model_identity,
-                "options": settings.output_options()}
-    target = out_dir / f.rel
-    out = None
-    if (target.parent / f".{target.name}.partial").exists():
-        try:
-            out = JsonlOutput(target, identity, resume=True)
-        except (ResumeMismatch, KeyError, ValueError):
-            out = None  # made from something else, or unreadable: start over
-    if out is None:
-        out = JsonlOutput(target, identity)
-    records, stats, digest = read_jsonl(f.path), None, None
+    out, records, stats, digest = open_output(out_dir / f.rel, settings.output_identity(f),
+                                              lambda: read_jsonl(f.path), start_over=True)
+    if stats is not None:
+        report(f"resuming after {stats.written} records already written")
+        bars.docs(stats.written)
     try:
-        if out.resumed is not None:
-            stats = out.resumed
-            try:
-                digest = skip_resumed(records, stats)
-                report(f"resuming after {stats.written} records already written")
-                bars.docs(stats.written)
-            except ResumeMismatch:
-                out.file.close()
-                out, records, stats = JsonlOutput(target, identity), read_jsonl(f.path), None
         stats = annotate_records(records, predictor, settings.options, out, report, bars.doc_bar, stats, digest)
         if not f.unchanged_since_planned():
             raise RuntimeError("the input changed while it was annotated; it is retried by the next run")

@@ -30,8 +30,8 @@ from pathlib import Path
 
 import orjson
 
-from .annotate import UsageError
-from .batch_manifest import cpu_model, record_failure, record_success
+from nerelproc.jobs.batch_manifest import cpu_model, record_failure, record_success
+from nerelproc.jobs.exits import UsageError
 
 PARTS_DIR = ".nerelproc-parts"  # finished line ranges, until their file is assembled
 INSTALL_HINT = "pip install 'nerelproc[dask]'"
@@ -112,7 +112,7 @@ LOADS = {"count": 0}  # model loads in this process (a test checks: once per wor
 
 
 def cached_predictor(model_dir, backend, threads, batch_windows):
-    from .bundle import load_predictor, model_identity
+    from nerelproc.runtime.bundle import load_predictor, model_identity
 
     key = (str(model_dir), backend, threads, batch_windows)
     with _MODELS_LOCK:
@@ -128,7 +128,7 @@ def part_records(path, offset, first, count):
     file (a missing id defaults to the line number, so the numbers must be the file's)."""
     import gzip
 
-    from ..io.readers import is_gzip, read_jsonl_lines
+    from nerelproc.io.readers import is_gzip, read_jsonl_lines
 
     opener = gzip.open if is_gzip(path) else open
     with opener(path, "rb") as file:
@@ -138,8 +138,9 @@ def part_records(path, offset, first, count):
 
 def run_part(task):
     """A Dask task: annotate one part into its part file; return its counts and messages."""
-    from .annotate import JsonlOutput, Options, annotate_records
-    from ..io.writers import atomic_output
+    from nerelproc.io.writers import atomic_output
+    from nerelproc.jobs.annotate import Options, annotate_records
+    from nerelproc.jobs.resume import JsonlOutput
 
     started = time.time()
     part_path, meta_path = Path(task["part_path"]), Path(task["meta_path"])
@@ -285,14 +286,12 @@ def run_dask(todo, out_dir, settings, manifest, result, spec, report, bars):
 
 def finish_file(f, parts, keys, out_dir, settings, manifest, result, started, report, bars, by_key):
     """Concatenate a file's parts in order into its output; record it; drop parts no longer needed."""
-    from .annotate import JsonlOutput, Stats
+    from nerelproc.jobs.resume import JsonlOutput, Stats
 
     parts_dir = Path(out_dir) / PARTS_DIR
-    identity = {"input": f.rel, "input_sha256": f.sha256, "model": settings.model_identity,
-                "options": settings.output_options()}
     stats = Stats()
     try:
-        out = JsonlOutput(Path(out_dir) / f.rel, identity)
+        out = JsonlOutput(Path(out_dir) / f.rel, settings.output_identity(f))
         try:
             for key in keys:
                 with open(parts_dir / f"{key}.jsonl", "rb") as part:

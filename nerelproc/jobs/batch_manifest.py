@@ -14,8 +14,8 @@ from pathlib import Path
 
 import orjson
 
-from ..io.files import file_sha256
-from ..io.writers import atomic_output, remove_stale_temporaries
+from nerelproc.io.files import file_sha256
+from nerelproc.io.writers import atomic_output, remove_stale_temporaries
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
