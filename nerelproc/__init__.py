@@ -7,11 +7,11 @@ The public API (see ``nerelproc.runtime.api``)::
 """
 
 __version__ = "0.2.0"
-__all__ = ["Annotation", "Annotator", "Entity", "Relation", "Document", "score_documents"]
+__all__ = ["Annotation", "Annotator", "Entity", "Group", "Relation", "Document", "score_documents"]
 
 _PUBLIC = {
     "Annotator": "nerelproc.runtime.api", "Annotation": "nerelproc.runtime.api", "Entity": "nerelproc.runtime.api",
-    "Relation": "nerelproc.runtime.api",
+    "Relation": "nerelproc.runtime.api", "Group": "nerelproc.runtime.api",
     "Document": "nerelproc.io.document", "score_documents": "nerelproc.evaluation.score",
 }
 

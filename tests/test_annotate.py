@@ -740,6 +740,11 @@ def test_the_python_api_gives_what_the_cli_writes(tiny_model, nerel_dir, tmp_pat
         assert len(result.entities) == len(line["entities"])
         assert all(isinstance(e, Entity) and result.text[e.start : e.end] == e.text for e in result.entities)
         assert result.relation_types == line["relation_types"]
+        ids = [entity.split("\t", 1)[0] for entity in line["entities"]]
+        assert [e.normal for e in result.entities] == [line["normal"][i] for i in ids]
+        by_id = dict(zip(ids, result.entities))
+        assert [(g.name, g.type, list(g.mentions)) for g in result.groups] == \
+            [(g["name"], g["type"], [by_id[m] for m in g["mentions"]]) for g in line["groups"]]
     single = annotator.annotate(docs[0].text)
     assert single.entities == results[0].entities and single.id == 1
     bad = list(annotator.annotate_many([{"id": "no text"}, "Москва"]))
@@ -798,8 +803,8 @@ def test_the_torch_backend_reads_a_training_output(tiny_model, nerel_dir, tmp_pa
     torch_out, ct2_out = read_lines(tmp_path / "torch.jsonl"), read_lines(tmp_path / "ct2.jsonl")
     assert [o["id"] for o in torch_out] == [o["id"] for o in ct2_out]
     for a, b in zip(torch_out, ct2_out):
-        assert set(a) == set(b) == {"id", "text", "entities", "relations", "relation_types", "relation_scores",
-                                    "relation_probabilities"}
+        assert set(a) == set(b) == {"id", "text", "entities", "relations", "relation_types", "normal", "groups",
+                                    "relation_scores", "relation_probabilities"}
         for line in a["entities"]:
             parse_entity_line(line, a["text"])  # NEREL T-lines that fit the text
         assert list(a["relation_scores"]) == list(b["relation_scores"])  # the same labels, in order
@@ -813,3 +818,96 @@ def test_the_ct2_backend_without_ct2_is_one_line(tiny_model, tmp_path):
     assert result.returncode == 1 and stderr.startswith("nerelproc annotate: ") and stderr.count("\n") == 1, stderr
     assert "Traceback" not in stderr and not (tmp_path / "out.jsonl").exists()
     assert "has no ct2/" in stderr and "--backend torch" in stderr
+
+
+NAMED_TEXT = "Андреем Травниковым недовольны в Новосибирской области. Травников ответил."
+NAMED_ENTITIES = ["T1\tPERSON 0 19\tАндреем Травниковым", "T2\tSTATE_OR_PROVINCE 33 54\tНовосибирской области",
+                  "T5\tPERSON 56 65\tТравников"]
+
+
+def check_names(line):
+    """``normal`` and ``groups`` of an output line agree with its entities: one form per T-line
+    (the form ``normal_form`` gives its surface), each T-line in exactly one group, typed as one
+    of its mentions."""
+    from nerelproc.names import normal_form
+
+    entities = {e.id: e for e in map(parse_entity_line, line["entities"])}
+    assert set(line["normal"]) == set(entities)
+    for entity_id, entity in entities.items():
+        assert line["normal"][entity_id] == normal_form(entity.surface(line["text"]), entity.type)
+    mentions = [m for group in line["groups"] for m in group["mentions"]]
+    assert sorted(mentions) == sorted(entities)
+    for group in line["groups"]:
+        assert group["type"] in {entities[m].type for m in group["mentions"]}
+        assert group["name"] in {line["normal"][m] for m in group["mentions"]}
+
+
+def test_jsonl_output_names_each_entity_and_groups_its_mentions(tiny_relation_model, nerel_dir, tmp_path):
+    tiny_model = tiny_relation_model  # the tiny model made to find entities
+    docs = load_documents(nerel_dir / "jsonl" / "test.jsonl")[:4]
+    (tmp_path / "in.jsonl").write_bytes(b"".join(orjson.dumps({"id": d.id, "text": d.text}) + b"\n" for d in docs))
+    assert annotate([tmp_path / "in.jsonl", "-o", tmp_path / "out.jsonl"], tiny_model).returncode == 0
+    written = read_lines(tmp_path / "out.jsonl")
+    assert sum(len(line["entities"]) for line in written) > 0
+    for line in written:
+        assert list(line)[-2:] == ["normal", "groups"]
+        check_names(line)
+    assert annotate([tmp_path / "in.jsonl", "-o", tmp_path / "bare.jsonl", "--no-names"], tiny_model).returncode == 0
+    bare = read_lines(tmp_path / "bare.jsonl")
+    assert bare == [{k: v for k, v in line.items() if k not in ("normal", "groups")} for line in written]
+
+
+def test_given_entities_get_their_normal_forms_and_groups(tiny_model, nerel_dir, tmp_path):
+    gold = (nerel_dir / "jsonl" / "dev.jsonl").read_bytes().splitlines()[:2]
+    named = orjson.dumps({"id": "named", "text": NAMED_TEXT, "entities": NAMED_ENTITIES})
+    (tmp_path / "in.jsonl").write_bytes(b"\n".join([*gold, named]) + b"\n")
+    result = annotate([tmp_path / "in.jsonl", "-o", tmp_path / "out.jsonl", "--given-entities"], tiny_model)
+    assert result.returncode == 0, result.stderr.decode()
+    written = read_lines(tmp_path / "out.jsonl")
+    for line, source in zip(written, gold):
+        assert line["entities"] == orjson.loads(source)["entities"]
+        check_names(line)
+    assert written[2]["normal"] == {"T1": "Андрей Травников", "T2": "Новосибирская область", "T5": "Травников"}
+    assert written[2]["groups"] == [
+        {"name": "Андрей Травников", "type": "PERSON", "mentions": ["T1", "T5"]},
+        {"name": "Новосибирская область", "type": "STATE_OR_PROVINCE", "mentions": ["T2"]},
+    ]
+
+
+def test_brat_output_carries_the_normal_forms_as_annotator_notes(tiny_model, nerel_dir, tmp_path):
+    gold = (nerel_dir / "jsonl" / "dev.jsonl").read_bytes().splitlines()[:2]
+    named = orjson.dumps({"id": "named", "text": NAMED_TEXT, "entities": NAMED_ENTITIES})
+    (tmp_path / "in.jsonl").write_bytes(b"\n".join([*gold, named]) + b"\n")
+    for output in (tmp_path / "out.jsonl", f"{tmp_path / 'brat'}/"):
+        result = annotate([tmp_path / "in.jsonl", "-o", output, "--given-entities"], tiny_model)
+        assert result.returncode == 0, result.stderr.decode()
+    ann = (tmp_path / "brat" / "named.ann").read_text().splitlines()
+    assert ann[-3:] == ["#1\tAnnotatorNotes T1\tАндрей Травников", "#2\tAnnotatorNotes T2\tНовосибирская область",
+                        "#3\tAnnotatorNotes T5\tТравников"]
+    written = {line["id"]: line for line in read_lines(tmp_path / "out.jsonl")}
+    read_back = {d.id: d for d in load_documents(tmp_path / "brat")}
+    assert set(read_back) == set(written)
+    for doc_id, document in read_back.items():
+        assert document.normal == written[doc_id]["normal"] and document.normal
+        assert not document.links  # the notes are read as normal forms, not kept as other lines
+    # and again through annotate: the BRAT folder in, its T-lines given, the same names out
+    result = annotate([tmp_path / "brat", "-o", tmp_path / "again.jsonl", "--given-entities"], tiny_model)
+    assert result.returncode == 0, result.stderr.decode()
+    for line in read_lines(tmp_path / "again.jsonl"):
+        assert (line["normal"], line["groups"]) == (written[line["id"]]["normal"], written[line["id"]]["groups"])
+
+
+def test_the_python_api_gives_normal_forms_and_groups_of_entities():
+    from nerelproc import Annotator, Group
+
+    annotator = Annotator.load(threads=1)
+    result = annotator.annotate({"text": NAMED_TEXT, "entities": NAMED_ENTITIES}, given_entities=True)
+    assert [e.normal for e in result.entities] == ["Андрей Травников", "Новосибирская область", "Травников"]
+    first, region, second = result.entities
+    assert result.groups == [Group("Андрей Травников", "PERSON", (first, second)),
+                             Group("Новосибирская область", "STATE_OR_PROVINCE", (region,))]
+    assert all(mention is entity for mention, entity in zip(result.groups[0].mentions, (first, second)))
+    line = result.to_json()
+    assert line["groups"][0]["mentions"] == ["T1", "T5"] and line["normal"]["T5"] == "Травников"
+    bare = annotator.annotate(NAMED_TEXT, names=False)
+    assert bare.groups == [] and all(e.normal is None for e in bare.entities) and "normal" not in bare.to_json()

@@ -430,3 +430,57 @@ def test_relation_rows_are_escaped_and_unresolvable_ones_counted():
     assert "<b>" not in row and "<i>" not in row
     assert "&lt;b&gt;Жолт&lt;/b&gt;" in row and 'data-label="WORKS&lt;i&gt;AS"' in row
     assert page.count('<tr class="rel"') == 1 and "1 R-line(s) not shown" in page
+
+
+def test_page_shows_normal_forms_and_groups_the_document_gives():
+    from nerelproc.io.document import Document, parse_entity_line
+    from nerelproc.analysis.render import render_page
+
+    text = "Андреем Травниковым недовольны. Травников ответил."
+    entities = [parse_entity_line(line, text) for line in
+                ("T1\tPERSON 0 19\tАндреем Травниковым", "T2\tPERSON 32 41\tТравников")]
+    given = Document("d", text, entities, normal={"T1": "Андрей Травников", "T2": "Травников"},
+                     groups=[{"name": "Андрей Травников", "type": "PERSON", "mentions": ["T1", "T2"]}])
+    page = render_page([(given, None)])
+    assert 'data-group="1.g1" title="Андрей Травников">Андреем Травниковым<' in page
+    assert 'data-group="1.g1" title="Травников">Травников<' in page
+    alone = render_page([(Document("d", text, entities[:1]), None)])  # no names given: made for the page
+    assert 'title="Андрей Травников"' in alone and not re.search(r'<span class="ent[^>]* data-group=', alone)
+
+
+def test_hovering_an_entity_shows_its_normal_form_and_lights_its_group(browser, rendered):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    from nerelproc.names import normal_form
+
+    _, _, page = rendered
+    browser.get(page.as_uri())
+    elements = browser.find_elements(By.CSS_SELECTOR, ".text .ent")
+    for el in elements[::25]:
+        if el.get_attribute("data-verdict") != "fn":  # the predicted ones: named from their own surface
+            assert el.get_attribute("title") == normal_form(el.text, el.get_attribute("data-type")) or \
+                len(browser.find_elements(By.CSS_SELECTOR, f'[data-entity="{el.get_attribute("data-entity")}"]')) > 1
+    grouped = [el for el in elements if el.get_attribute("data-group")]
+    assert len(grouped) > 4
+    lit = ("return Array.from(document.querySelectorAll('.ent.hl, .ent.grp'))"
+           ".map(e => [e.dataset.entity, e.dataset.group || null])")
+    checked = 0
+    for el in grouped[:: max(1, len(grouped) // 6)]:
+        browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", el)
+        ActionChains(browser).move_to_element(el).perform()
+        hovered = browser.execute_script("return document.querySelector('.ent:hover:not(:has(.ent:hover))')")
+        group = hovered.get_attribute("data-group")
+        if not group:
+            continue  # the pointer landed on a nested entity of no group
+        mates = browser.execute_script("return document.querySelectorAll(arguments[0]).length",
+                                       f'.text [data-group="{group}"]')
+        highlighted = browser.execute_script(lit)
+        assert {g for _, g in highlighted if g == group} == {group}
+        assert sum(1 for _, g in highlighted if g == group) == mates > 1
+        tip = browser.find_element(By.ID, "tip").text
+        assert hovered.get_attribute("title") in tip
+        checked += 1
+    assert checked >= 3
+    ActionChains(browser).move_to_element(browser.find_element(By.CSS_SELECTOR, "h1")).perform()
+    assert browser.execute_script(lit) == []

@@ -260,3 +260,27 @@ def test_outermost_spans_never_share_a_token(component):
     doc = spacy.blank("ru")("1908—2011 год")
     spans = [doc.char_span(0, 9, "DATE"), doc.char_span(0, 13, "DATE"), doc.char_span(10, 13, "DATE")]
     assert keys(outermost_spans(spans)) == {(0, 13, "DATE")}
+
+
+def test_spans_carry_normal_forms_and_the_doc_its_groups(docs, results, component):
+    for doc, result in zip(docs, results):
+        forms = {key(e): e.normal for e in result.entities}
+        assert doc.spans["nerel"] and all(span._.normal == forms[key(span)] for span in doc.spans["nerel"]
+                                          if key(span) in forms)
+        assert all(span._.normal is not None for span in doc.ents)
+        assert [(g["name"], g["type"], [key(s) for s in g["mentions"]]) for g in doc._.groups] == \
+            [(g.name, g.type, [key(e) for e in g.mentions]) for g in result.groups]
+    # given entities, one person named twice: one group, its mentions Spans of the Doc; kept by to_bytes
+    text = "Андреем Травниковым недовольны. Травников ответил."
+    result = component.annotator.annotate(
+        {"text": text, "entities": ["T1\tPERSON 0 19\tАндреем Травниковым", "T2\tPERSON 32 41\tТравников"]},
+        given_entities=True)
+    doc = component.set_annotations(spacy.blank("ru")(text), result)
+    copy = spacy.tokens.Doc(doc.vocab).from_bytes(doc.to_bytes())
+    for d in (doc, copy):
+        assert [s._.normal for s in d.spans["nerel"]] == ["Андрей Травников", "Травников"]
+        [group] = d._.groups
+        assert (group["name"], group["type"]) == ("Андрей Травников", "PERSON")
+        assert [(s.text, s.label_) for s in group["mentions"]] == [("Андреем Травниковым", "PERSON"),
+                                                                  ("Травников", "PERSON")]
+    assert spacy.blank("ru")("Москва")[:1]._.normal is None  # a Span the component did not set

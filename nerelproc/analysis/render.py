@@ -19,6 +19,10 @@ The page contract, for scripts and tests (one element per fragment)::
 ``data-start``/``data-end`` are the exact ``str`` offsets of the text inside the element
 (its ``textContent``); all fragments of one entity share ``data-entity`` (unique on the
 page), so a document's entity count is its number of distinct ``data-entity`` values.
+Each element's ``title`` is the entity's normal form, and the mentions of one entity
+(a group of ``nerelproc.names`` with two or more mentions) share ``data-group="3.g2"``:
+hovering one lights them all. The forms and groups are the document's own (JSONL
+``normal``/``groups``, BRAT ``AnnotatorNotes``), or made here when it has none.
 With gold, ``data-verdict`` is ``tp`` (predicted and in gold), ``fp`` (predicted only)
 or ``fn`` (gold only, missed), compared as ``nerelproc score`` does: exact
 (type, spans), each side a set per document.
@@ -45,6 +49,7 @@ import markupsafe
 
 from nerelproc.io.schema import entity_types
 from nerelproc.evaluation.score import entity_keys, prf, resolve_relations
+from nerelproc.names import annotate_names
 
 VERDICTS = {"tp": "correct", "fp": "spurious (predicted only)", "fn": "missed (gold only)"}
 MAX_HEIGHT = 8  # underline offsets beyond this share the last one (CSS classes h0..h8)
@@ -58,6 +63,8 @@ class Mark:
     type: str
     spans: tuple
     verdict: str | None = None
+    normal: str | None = None  # the normal form (shown on hover)
+    group: str | None = None  # page-wide id of its group of mentions, when the group has two or more
 
 
 @dataclass
@@ -247,10 +254,34 @@ def _verdict(predicted, expected):
     return "tp" if predicted and expected else "fp" if predicted else "fn"
 
 
+def entity_names(document, prefix):
+    """``{entity key: (normal form, group id or None)}``: the document's own ``normal`` and
+    ``groups`` when it has normal forms, else made by ``annotate_names``; a group of two or
+    more mentions gets the id ``{prefix}{n}``."""
+    entities = document.entities
+    ids = [entity.id or f"T{n}" for n, entity in enumerate(entities, 1)]
+    normal, groups = document.normal, document.groups
+    if not normal and entities:
+        normal, groups = annotate_names(document.text, entities)
+    group_of = {}
+    for n, group in enumerate(groups or [], 1):
+        if len(group["mentions"]) > 1:
+            group_of.update((mention, f"{prefix}{n}") for mention in group["mentions"])
+    names = {}
+    for entity, entity_id in zip(entities, ids):
+        names.setdefault(entity.key, (normal.get(entity_id), group_of.get(entity_id)))
+    return names
+
+
 def document_view(number, pred, gold=None, keep=None, note=None):
     marks, ner = compare(pred, gold, keep)
     chips, cls = label_chips(pred, gold)
-    marks = [Mark(f"{number}.{i}", *mark) for i, mark in enumerate(marks, 1)]
+    names = entity_names(pred, f"{number}.g")
+    if gold is not None and any(verdict == "fn" for _, _, verdict in marks):
+        gold_names = entity_names(gold, f"{number}.G")  # the missed ones: named as gold names them
+        names = {**gold_names, **names}
+    marks = [Mark(f"{number}.{i}", *mark, *names.get((mark[0], tuple(sorted(mark[1]))), (None, None)))
+             for i, mark in enumerate(marks, 1)]
     relations, re_counts, unresolved = relation_rows(pred, gold, marks, keep)
     return DocumentView(number, str(pred.id), pred.text, layout(pred.text, marks), marks, chips, ner, cls, note,
                         relations=relations, re=re_counts, unresolved=unresolved)

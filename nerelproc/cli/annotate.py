@@ -41,11 +41,13 @@ run, or starts from the beginning when nothing was finished.
 @click.option("--given-entities", is_flag=True,
               help="Keep the input's T-lines as the entities (ids, types, spans unchanged) and predict "
                    "the relations between them and the document's relation types.")
+@click.option("--no-names", "no_names", is_flag=True,
+              help="Leave out the entities' normal forms and groups (normal, groups; BRAT AnnotatorNotes).")
 @click.option("--strict", is_flag=True, help="Stop at the first bad record (exit 3, no output file).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted run into the same OUTPUT file.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def annotate(input_path, output, output_format, model, backend, batch_size, buffer, threads, scores,
-             keep_input, given_entities, strict, resume, quiet):
+             keep_input, given_entities, no_names, strict, resume, quiet):
     """Annotate INPUT (JSONL, .jsonl.gz, a BRAT folder, a text file, or '-' for stdin)."""
     from tqdm import tqdm
 
@@ -79,7 +81,7 @@ def annotate(input_path, output, output_format, model, backend, batch_size, buff
 
     # Everything that can fail before the work starts fails here, with one line and no output file.
     options = Options(buffer=buffer, scores=scores, keep_input=keep_input, strict=strict,
-                      given_entities=given_entities)
+                      given_entities=given_entities, names=not no_names)
     stats = digest = None
     try:
         model_dir = Path(model) if model else default_model_dir()

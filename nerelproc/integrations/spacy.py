@@ -10,6 +10,8 @@
     doc.cats                 # {relation type: probability} for the model's 49 relation types
     doc._.relation_types     # the relation types over their tuned thresholds
     doc._.relations          # [Relation(type, head, tail, probability)], head and tail Spans
+    span._.normal            # an entity Span's normal form: «Андреем Травниковым» -> «Андрей Травников»
+    doc._.groups             # [{"name", "type", "mentions": [Span]}]: the mentions of one entity
 
 The text is annotated by ``Annotator`` exactly as ``annotate`` does it; spaCy's tokens
 decide only where the Spans can begin and end. An entity whose characters fall on token
@@ -19,7 +21,8 @@ so that it stays visible to everything that reads the Doc; two of one type widen
 same tokens give one Span, and one that covers no token at all (whitespace only) is left out. ``annotate`` gives a discontinuous entity as its extent
 (smallest start to largest end), so it becomes one Span over the gap too.
 
-Relations and the relation types live in ``doc.user_data`` as plain lists, so that
+Relations, the relation types, the normal forms and the groups live in ``doc.user_data`` as
+plain lists, so that
 ``Doc.to_bytes``, ``DocBin(store_user_data=True)`` and ``nlp.pipe(..., n_process=2)`` keep them.
 """
 
@@ -40,6 +43,8 @@ from nerelproc.runtime.bundle import CONFIG_FILE
 
 FACTORY = "nerelproc"
 RELATIONS_KEY = "nerelproc.relations"  # doc.user_data: [type, head start, end, label, tail ..., probability]
+NORMAL_KEY = "nerelproc.normal"  # doc.user_data: [start, end, label, normal form] per entity Span
+GROUPS_KEY = "nerelproc.groups"  # doc.user_data: [name, type, [[start, end, label], ...]] per group
 
 
 class Relation(NamedTuple):
@@ -55,15 +60,34 @@ def _relations_of(doc):
             for kind, hs, he, hl, ts, te, tl, probability in rows]
 
 
-for _name, _kwargs in (("relation_types", {"default": None}), ("relations", {"getter": _relations_of})):
+def _groups_of(doc):
+    rows = doc.user_data.get(GROUPS_KEY) or []
+    return [{"name": name, "type": kind,
+             "mentions": [Span(doc, start, end, label=label) for start, end, label in spans]}
+            for name, kind, spans in rows]
+
+
+def _normal_of(span):
+    """The normal form of an entity Span the component set (matched by tokens and label), else None."""
+    for start, end, label, form in span.doc.user_data.get(NORMAL_KEY) or []:
+        if start == span.start and end == span.end and label == span.label_:
+            return form
+    return None
+
+
+for _name, _kwargs in (("relation_types", {"default": None}), ("relations", {"getter": _relations_of}),
+                       ("groups", {"getter": _groups_of})):
     if not Doc.has_extension(_name):
         Doc.set_extension(_name, **_kwargs)
+if not Span.has_extension("normal"):
+    Span.set_extension("normal", getter=_normal_of)
 
 
 @Language.factory(
     FACTORY,
     default_config={"model": None, "threads": 0, "span_key": "nerel", "set_ents": True, "overwrite_ents": False},
-    assigns=["doc.spans", "doc.ents", "doc.cats", "doc._.relation_types", "doc._.relations"],
+    assigns=["doc.spans", "doc.ents", "doc.cats", "doc._.relation_types", "doc._.relations", "doc._.groups",
+             "span._.normal"],
 )
 def make_nerelproc(nlp: Language, name: str, model: Optional[str], threads: int, span_key: str,
                    set_ents: bool, overwrite_ents: bool):
@@ -132,6 +156,8 @@ class NerelprocComponent(Pipe):
         doc.cats.update(result.relation_scores)
         doc._.relation_types = list(result.relation_types)
         doc.user_data[RELATIONS_KEY] = relation_rows(doc, getattr(result, "relations", None) or [])
+        doc.user_data[NORMAL_KEY] = normal_rows(doc, result.entities)
+        doc.user_data[GROUPS_KEY] = group_rows(doc, getattr(result, "groups", None) or [])
         return doc
 
 
@@ -179,6 +205,33 @@ def relation_rows(doc, relations):
         if head is not None and tail is not None:
             rows.append([relation.type, head.start, head.end, head.label_,
                          tail.start, tail.end, tail.label_, float(relation.probability)])
+    return rows
+
+
+def normal_rows(doc, entities):
+    """``[start, end, label, normal form]`` per entity Span; of two entities widened to one Span,
+    the first one's form (as ``entity_spans`` keeps the first)."""
+    rows = {}
+    for entity in entities:
+        span = entity_span(doc, entity)
+        if span is not None and getattr(entity, "normal", None) is not None:
+            rows.setdefault((span.start, span.end, span.label_), entity.normal)
+    return [[start, end, label, form] for (start, end, label), form in sorted(rows.items())]
+
+
+def group_rows(doc, groups):
+    """``annotate``'s groups (``.name``, ``.type``, ``.mentions`` entities) as plain lists of token
+    extents; a mention without a Span is left out, two widened to one Span count once, and a
+    group left with no mention is dropped."""
+    rows = []
+    for group in groups:
+        spans = []
+        for entity in group.mentions:
+            span = entity_span(doc, entity)
+            if span is not None and [span.start, span.end, span.label_] not in spans:
+                spans.append([span.start, span.end, span.label_])
+        if spans:
+            rows.append([group.name, group.type, spans])
     return rows
 
 

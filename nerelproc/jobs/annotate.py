@@ -23,6 +23,7 @@ import orjson
 
 from nerelproc.jobs.lock import exclusive_lock
 from nerelproc.jobs.resume import InputDigest, Stats, work_files
+from nerelproc.io.document import format_note_lines
 from nerelproc.io.writers import atomic_output, brat_name_problem, write_brat_files
 from nerelproc.runtime.output import error_object, output_object
 from nerelproc.runtime.predictor import Failure
@@ -35,6 +36,7 @@ class Options:
     keep_input: bool = False
     strict: bool = False
     given_entities: bool = False  # the input's T-lines are the entities; the model adds relations and labels
+    names: bool = True  # each entity's normal form and the groups of mentions (nerelproc.names)
 
 
 class StrictStop(Exception):
@@ -71,7 +73,8 @@ def annotate_records(records, predictor, options, output, report, progress=None,
                     raise StrictStop(f"line {record.line} (id {record.id}): {error}")
                 output.write(record, error_object(record, error), error)
             else:
-                output.write(record, output_object(record, prediction, options.scores, options.keep_input), None)
+                output.write(record, output_object(record, prediction, options.scores, options.keep_input,
+                                                        options.names), None)
             stats.written += 1
             if progress is not None:
                 progress.update(1)
@@ -132,8 +135,10 @@ def output_lock(output, brat=False):
 
 class BratOutput:
     """One ``NAME.txt`` + ``NAME.ann`` + ``NAME.labels.json`` per document; error records
-    in ``errors.jsonl``. An id that cannot be a file name, or one already written in this
-    run, fails that record only: nothing is overwritten."""
+    in ``errors.jsonl``. The ``.ann`` holds the T- and R-lines, then the normal forms as
+    ``#1\tAnnotatorNotes T4\tВладимир Путин`` lines (the groups have no place in BRAT). An
+    id that cannot be a file name, or one already written in this run, fails that record
+    only: nothing is overwritten."""
 
     def __init__(self, folder):
         self.folder = Path(folder)
@@ -156,7 +161,10 @@ class BratOutput:
             return
         name = str(record.document.id)
         labels = {key: obj[key] for key in ("relation_types", "relation_scores") if key in obj}
-        write_brat_files(self.folder, name, obj["text"], obj["entities"] + obj.get("relations", []), labels)
+        lines = obj["entities"] + obj.get("relations", [])
+        entity_ids = [line.split("\t", 1)[0] for line in obj["entities"]]
+        lines += format_note_lines(obj.get("normal", {}), entity_ids)
+        write_brat_files(self.folder, name, obj["text"], lines, labels)
         self.names.add(name)
 
     def checkpoint(self, stats):

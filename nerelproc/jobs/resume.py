@@ -51,7 +51,8 @@ def output_options(backend, options):
     """The options that change the output: what a partial output, a batch manifest entry or a
     Dask part must match (``options``: ``annotate.Options``)."""
     chosen = {"backend": backend, "scores": options.scores, "keep_input": options.keep_input}
-    return {**chosen, **({"given_entities": True} if options.given_entities else {})}
+    return {**chosen, **({"given_entities": True} if options.given_entities else {}),
+            **({} if options.names else {"names": False})}
 
 
 def output_identity(input, model, backend, options, **facts):

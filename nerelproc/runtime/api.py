@@ -7,7 +7,9 @@ labels here and on the command line.
     from nerelproc import Annotator
     annotator = Annotator.load()                       # the bundled model
     result = annotator.annotate("Владимир Путин прилетел в Казань.")
-    result.entities         # [Entity(type='PERSON', start=0, end=14, text='Владимир Путин'), ...]
+    result.entities         # [Entity(type='PERSON', start=0, end=14, text='Владимир Путин',
+                            #         normal='Владимир Путин'), ...]
+    result.groups           # [Group(name='Владимир Путин', type='PERSON', mentions=(Entity(...), ...)), ...]
     result.relation_types   # ['...'];  result.relation_scores: {label: probability}
     result.relations        # [Relation(type='WORKS_AS', head=Entity(...), tail=Entity(...), probability=0.97)]
     annotator.annotate({"text": ..., "entities": [T-lines]}, given_entities=True)   # relations between yours
@@ -27,12 +29,25 @@ from nerelproc.runtime.predictor import Failure
 
 @dataclass(frozen=True)
 class Entity:
-    """A predicted entity: ``text == document_text[start:end]`` (end exclusive, ``str`` indices)."""
+    """A predicted entity: ``text == document_text[start:end]`` (end exclusive, ``str`` indices);
+    ``normal``: its normal form («Андреем Травниковым» -> «Андрей Травников»,
+    ``nerelproc.names``), None when names were left out."""
 
     type: str
     start: int
     end: int
     text: str
+    normal: str | None = None
+
+
+@dataclass(frozen=True)
+class Group:
+    """The mentions of one entity in a document: ``name`` is its fullest normal form, ``type``
+    the mentions' type, ``mentions`` the ``Entity`` objects of ``Annotation.entities``, in text order."""
+
+    name: str
+    type: str
+    mentions: tuple
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,7 @@ class Annotation:
     relation_types: list = field(default_factory=list)  # the labels over their tuned thresholds
     relation_scores: dict = field(default_factory=dict)  # {label: probability} for all 49 labels
     relations: list = field(default_factory=list)  # [Relation] between the entities above
+    groups: list = field(default_factory=list)  # [Group] of the entities above
     error: str | None = None
     _json: dict = field(default=None, repr=False, compare=False)
 
@@ -76,13 +92,14 @@ class Annotator:
         model_dir = Path(path) if path else default_model_dir()
         return cls(load_predictor(model_dir, backend, threads, batch_windows), model_dir)
 
-    def annotate(self, item, given_entities=False):
+    def annotate(self, item, given_entities=False, names=True):
         """A text, or a dict with ``text`` (and ``id``, NEREL fields, anything else passed through).
         ``given_entities``: the dict's own ``entities`` (T-lines) are the result's entities, and
-        the model finds the relations between them and the document's labels."""
-        return next(self.annotate_many([item], buffer=1, given_entities=given_entities))
+        the model finds the relations between them and the document's labels. ``names``: each
+        entity's normal form and the groups of mentions (``annotate --no-names`` leaves them out)."""
+        return next(self.annotate_many([item], buffer=1, given_entities=given_entities, names=names))
 
-    def annotate_many(self, items, buffer=64, given_entities=False):
+    def annotate_many(self, items, buffer=64, given_entities=False, names=True):
         """Results in input order, ``buffer`` documents predicted at a time (``Predictor.pipe``);
         an item that cannot be read or annotated gives an ``Annotation`` with ``error`` set in
         its place, and the rest goes on."""
@@ -95,7 +112,7 @@ class Annotator:
             if error is not None:
                 yield Annotation(record.id, None, error=error, _json=error_object(record, error))
             else:
-                yield _annotation(record, prediction)
+                yield _annotation(record, prediction, names)
 
 
 def _record(item, number):
@@ -108,9 +125,14 @@ def _record(item, number):
     return Record(number, document, id=document.id)
 
 
-def _annotation(record, prediction):
+def _annotation(record, prediction, names=True):
     text = record.document.text
-    entities = [Entity(e.type, e.start, e.end, text[e.start : e.end]) for e in prediction.entities]
+    obj = output_object(record, prediction, scores=True, names=names)
+    ids = [line.split("\t", 1)[0] for line in obj["entities"]]  # one per predicted entity, in order
+    normal = obj.get("normal", {})
+    entities = [Entity(e.type, e.start, e.end, text[e.start : e.end], normal.get(entity_id))
+                for e, entity_id in zip(prediction.entities, ids)]
+    by_id = dict(zip(ids, entities))
     return Annotation(
         id=record.document.id,
         text=text,
@@ -119,5 +141,7 @@ def _annotation(record, prediction):
         relation_scores={label: float(p) for label, p in zip(prediction.labels, prediction.relation_scores)},
         relations=[Relation(label, entities[head], entities[tail], probability)
                    for head, tail, label, probability in prediction.relations],
-        _json=output_object(record, prediction, scores=True),
+        groups=[Group(group["name"], group["type"], tuple(by_id[m] for m in group["mentions"]))
+                for group in obj.get("groups", [])],
+        _json=obj,
     )

@@ -6,14 +6,17 @@ document gives the same object whichever of them ran it.
 
 from nerelproc.io.document import format_entity_line
 from nerelproc.io.writers import entity_lines
+from nerelproc.names import annotate_names
 from nerelproc.runtime.predictor import entities_with_ids
 from nerelproc.runtime.relations import format_relation_line
 
 
-def output_object(record, prediction, scores=False, keep_input=False):
-    """The input object with predicted ``entities``, ``relations`` (R-lines between them) and
-    ``relation_types``; with ``scores``, ``relation_scores`` (per type) and
-    ``relation_probabilities`` (per R-line id); with ``keep_input``, the input's own annotations."""
+def output_object(record, prediction, scores=False, keep_input=False, names=True):
+    """The input object with predicted ``entities``, ``relations`` (R-lines between them),
+    ``relation_types``, and with ``names`` each entity's ``normal`` form and the ``groups`` of
+    mentions that name one entity (``nerelproc.names``); with ``scores``, ``relation_scores``
+    (per type) and ``relation_probabilities`` (per R-line id); with ``keep_input``, the input's
+    own annotations."""
     document = record.document
     obj = {"id": document.id, "text": document.text, **document.extra}
     if keep_input:
@@ -25,6 +28,8 @@ def output_object(record, prediction, scores=False, keep_input=False):
     obj["relations"] = [format_relation_line(n, label, entities[head].id, entities[tail].id)
                         for n, (head, tail, label, _) in enumerate(prediction.relations, 1)]
     obj["relation_types"] = prediction.relation_types
+    if names:
+        obj["normal"], obj["groups"] = annotate_names(document.text, entities)
     if scores:
         obj["relation_scores"] = {
             label: round(float(score), 4) for label, score in zip(prediction.labels, prediction.relation_scores)

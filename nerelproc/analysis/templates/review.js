@@ -71,7 +71,7 @@
   document.addEventListener("mouseover", (event) => {
     const el = event.target.closest && event.target.closest(".ent:not(.off)");
     const row = !el && event.target.closest && event.target.closest("tr.rel");
-    lit.forEach((other) => other.classList.remove("hl"));
+    lit.forEach((other) => other.classList.remove("hl", "grp"));
     lit = [];
     if (row) {
       lit = fragmentsOf(row.closest(".doc").querySelector(".text"), [row.dataset.head, row.dataset.tail]);
@@ -81,8 +81,16 @@
     lit = fragmentsOf(el.closest(".text"), [el.dataset.entity]);
     lit.forEach((other) => other.classList.add("hl"));
     const spans = lit.map((f) => f.dataset.start + "–" + f.dataset.end).join(", ");
+    // the other mentions of the same entity (its group) light up too, more faintly
+    if (el.dataset.group) {
+      const mates = Array.from(el.closest(".text").querySelectorAll('[data-group="' + el.dataset.group + '"]'))
+        .filter((other) => !lit.includes(other));
+      mates.forEach((other) => other.classList.add("grp"));
+      lit = lit.concat(mates);
+    }
     const verdict = el.dataset.verdict ? " · " + verdictNames[el.dataset.verdict] : "";
-    tip.textContent = el.dataset.type + " · " + spans + verdict;
+    const normal = el.title ? " · " + el.title : "";
+    tip.textContent = el.dataset.type + normal + " · " + spans + verdict;
     tip.hidden = false;
   });
   document.addEventListener("mousemove", (event) => {
