@@ -2,6 +2,7 @@
 how candidates become a document's nested entities, and training on cached states."""
 
 import numpy as np
+import pytest
 from needs import need
 
 from nerelproc.io.document import Document, Entity
@@ -134,3 +135,147 @@ def test_a_head_trained_on_cached_states_finds_the_gold_spans():
     found = candidates_of(head, records, [d.text for d in documents])
     predicted = span_predictions(found, records, documents, types, 0.5, max_width=3)
     assert [p.entities for p in predicted] == [sorted(d.entities, key=lambda e: e.start) for d in documents]
+
+
+def with_span_head(source, model_dir, threshold, seed=0):
+    """A copy of the model ``source`` with a random span head (``spans.npz``) and ``span_threshold``."""
+    import shutil
+
+    from nerelproc.runtime.bundle import Bundle
+
+    shutil.copytree(source, model_dir)
+    bundle = Bundle.load(model_dir)
+    head = random_head(np.random.default_rng(seed), hidden=bundle.hidden_size, width=16, max_width=6,
+                       n_types=len(bundle.entity_types))
+    head.save(model_dir / spans.SPANS_FILE)
+    bundle.span_threshold = threshold
+    bundle.save(model_dir)
+    return head
+
+
+def test_a_bundle_with_a_span_threshold_annotates_through_its_span_head(tiny_relation_model, nerel_dir, tmp_path):
+    """The entities are the span head's, window by window as ``document_span_entities`` scores
+    them, whatever the batching; the relation head reads them (annotate end to end too)."""
+    import subprocess
+    import sys
+
+    from nerelproc.io.readers import read_documents
+    from nerelproc.io.writers import write_jsonl
+    from nerelproc.runtime.bundle import load_predictor
+
+    docs = list(read_documents(nerel_dir / "jsonl" / "dev.jsonl"))[:3]
+    model_dir = tmp_path / "model"
+    head = with_span_head(tiny_relation_model, model_dir, threshold=0.6)
+    predictor = load_predictor(model_dir, threads=1)
+    assert predictor.span_head is not None and predictor.span_threshold == 0.6
+    predicted = predictor.predict([d.text for d in docs])
+    for doc, prediction in zip(docs, predicted):
+        states = {}
+        for document, k, window_states in predictor.windows_of(doc.text):
+            states[k] = window_states.copy()
+        assert len(states) > 1  # windows of 62 tokens: ownership matters
+        ks = sorted(states)
+        edges = spans.span_edges(doc.text, document.encoded.offsets)
+        candidates = spans.document_span_entities(head, [states[k] for k in ks], [document.windows[k] for k in ks],
+                                                  *edges)
+        expected = spans.decode_spans(candidates, 0.6, document.encoded.offsets, doc.text,
+                                      predictor.scheme.entity_types, head.max_width)
+        assert expected and prediction.entities == expected
+        assert all(h < len(expected) and t < len(expected) for h, t, _, _ in prediction.relations)
+    assert any(p.relations for p in predicted)
+    batched = predictor.with_options(batch_windows=8).predict([d.text for d in docs])
+    assert [(p.entities, p.relations) for p in batched] == [(p.entities, p.relations) for p in predicted]
+    assert predictor.predict([docs[1].text])[0].entities == predicted[1].entities
+
+    write_jsonl(docs, tmp_path / "in.jsonl")
+    command = [sys.executable, "-m", "nerelproc", "annotate", str(tmp_path / "in.jsonl"), "-o",
+               str(tmp_path / "out.jsonl"), "--model", str(model_dir), "--quiet"]
+    assert subprocess.run(command, capture_output=True).returncode == 0
+    written = list(read_documents(tmp_path / "out.jsonl"))
+    assert [[(e.type, e.spans) for e in d.entities] for d in written] == \
+        [[(e.type, e.spans) for e in p.entities] for p in predicted]
+
+
+def test_a_bundle_naming_a_span_threshold_without_its_head_is_refused(tiny_model, nerel_dir, tmp_path):
+    import subprocess
+    import sys
+
+    from nerelproc.runtime.bundle import load_predictor
+
+    model_dir = tmp_path / "model"
+    with_span_head(tiny_model, model_dir, threshold=0.5)
+    (model_dir / spans.SPANS_FILE).unlink()
+    with pytest.raises(FileNotFoundError, match="has no spans.npz.*span_threshold 0.5"):
+        load_predictor(model_dir, threads=1)
+    command = [sys.executable, "-m", "nerelproc", "annotate", str(nerel_dir / "jsonl" / "dev.jsonl"), "-o",
+               str(tmp_path / "out.jsonl"), "--model", str(model_dir), "--quiet"]
+    result = subprocess.run(command, capture_output=True)
+    assert result.returncode == 1 and b"spans.npz" in result.stderr
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_calibrate_tunes_the_span_threshold_that_annotate_then_uses(tiny_relation_model, nerel_dir, tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from nerelproc.cli import main
+    from nerelproc.io.readers import read_documents
+    from nerelproc.runtime.bundle import load_predictor
+    from nerelproc.training.calibration import SPAN_THRESHOLD_GRID, ner_f1
+
+    model_dir = tmp_path / "model"
+    with_span_head(tiny_relation_model, model_dir, threshold=0.9)  # off the grid: calibrate must move it
+    o_bias = json.loads((model_dir / "nerelproc.json").read_text()).get("ner_o_bias")
+    dev = tmp_path / "dev.jsonl"
+    dev.write_bytes(b"\n".join((nerel_dir / "jsonl" / "dev.jsonl").read_bytes().splitlines()[6:9]) + b"\n")
+    result = CliRunner().invoke(main, ["calibrate", str(model_dir), "--dev", str(dev), "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    config = json.loads((model_dir / "nerelproc.json").read_text())
+    assert config["span_threshold"] in SPAN_THRESHOLD_GRID and config.get("ner_o_bias") == o_bias
+    recorded = config["calibration"]["span_threshold_dev_nested_f1"]
+    assert set(recorded) == {str(t) for t in SPAN_THRESHOLD_GRID}
+    assert recorded[str(config["span_threshold"])] == max(recorded.values())
+    gold = list(read_documents(dev))
+    predicted = load_predictor(model_dir, threads=1).predict([d.text for d in gold])
+    assert round(ner_f1(predicted, gold), 4) == recorded[str(config["span_threshold"])]
+
+
+def test_the_pair_head_can_keep_reading_the_tagging_heads_entities(tiny_model, nerel_dir, tmp_path):
+    """``pair_entities: "tags"``: the CLS probabilities are the tagging model's, to the bit,
+    while the entities are the span head's; without it the pair head reads the spans."""
+    import shutil
+
+    torch = need("torch")
+    from tiny_model import finding_entities
+
+    from nerelproc.io.readers import read_documents
+    from nerelproc.runtime.bundle import PAIRS_FILE, Bundle, load_predictor
+    from nerelproc.training.pairs import PairModel
+
+    tagging = tmp_path / "tagging"
+    shutil.copytree(tiny_model, tagging)
+    finding_entities(tagging)
+    bundle = Bundle.load(tagging)
+    torch.manual_seed(0)
+    PairModel(len(bundle.entity_types), len(bundle.relation_types), hidden=bundle.hidden_size).eval().export().save(
+        tagging / PAIRS_FILE)
+    bundle.pair_weight = 0.7
+    bundle.save(tagging)
+    with_span_head(tagging, tmp_path / "spans", threshold=0.6)
+    kept = tmp_path / "kept"
+    shutil.copytree(tmp_path / "spans", kept)
+    bundle = Bundle.load(kept)
+    bundle.pair_entities = "tags"
+    bundle.save(kept)
+
+    texts = [d.text for d in list(read_documents(nerel_dir / "jsonl" / "dev.jsonl"))[:3]]
+    by_model = {name: load_predictor(tmp_path / name, threads=1).predict(texts)
+                for name in ("tagging", "spans", "kept")}
+    scores = {name: np.stack([p.relation_scores for p in predicted]) for name, predicted in by_model.items()}
+    assert np.array_equal(scores["kept"], scores["tagging"])
+    assert not np.allclose(scores["spans"], scores["tagging"], atol=1e-4)
+    assert [p.entities for p in by_model["kept"]] == [p.entities for p in by_model["spans"]]
+    assert [p.entities for p in by_model["kept"]] != [p.entities for p in by_model["tagging"]]
+    with pytest.raises(ValueError, match="pair_entities"):
+        load_predictor(kept, threads=1, pair_entities="spans")

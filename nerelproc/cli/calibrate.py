@@ -12,9 +12,10 @@ from nerelproc.cli._app import main
 @click.option("--threads", default=0, help="Windows encoded at once, one core each (0: one per core).")
 @click.option("--seed", default=13, show_default=True, help="Seed of the cross-validation halvings.")
 def calibrate(model_dir, dev_path, threads, seed):
-    """Tune MODEL_DIR's NER decoder O bias and CLS thresholds on DEV; rewrite its nerelproc.json.
+    """Tune MODEL_DIR's NER decoder O bias (or its span head's threshold) and CLS thresholds on
+    DEV; rewrite its nerelproc.json.
 
-    The encoder runs once over DEV; each O bias only re-decodes. What was measured for
+    The encoder runs once over DEV; each O bias (span threshold) only re-decodes. What was measured for
     each candidate is kept in nerelproc.json ("calibration", "thresholds_tuning").
     """
     import sys
@@ -34,7 +35,11 @@ def calibrate(model_dir, dev_path, threads, seed):
     o_bias, thresholds, tuning = decisions(predictor, encoded, gold, predictor.labels, seed)
     bundle = set_decisions(Bundle.load(model_dir), thresholds, tuning, f"{Path(dev_path).name} ({len(gold)} documents)")
     bundle.save(model_dir)
-    curve = ", ".join(f"{b}: {f:.4f}" for b, f in tuning["ner_o_bias_dev_nested_f1"].items())
-    click.echo(f"NER O bias {o_bias} (dev nested F1 by bias: {curve})", err=True)
+    if "span_threshold" in tuning:
+        curve = ", ".join(f"{t}: {f:.4f}" for t, f in tuning["span_threshold_dev_nested_f1"].items())
+        click.echo(f"span threshold {tuning['span_threshold']} (dev nested F1 by threshold: {curve})", err=True)
+    else:
+        curve = ", ".join(f"{b}: {f:.4f}" for b, f in tuning["ner_o_bias_dev_nested_f1"].items())
+        click.echo(f"NER O bias {o_bias} (dev nested F1 by bias: {curve})", err=True)
     cv = ", ".join(f"{mode} {value:.4f}" for mode, value in tuning["cv"].items())
     click.echo(f"CLS thresholds: {tuning['mode']} (2-fold CV, mean of micro and macro F1: {cv})", err=True)

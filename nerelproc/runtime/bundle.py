@@ -4,7 +4,8 @@ the bundled one is, loading one into a ``Predictor``, its identity.
 A model directory holds ``nerelproc.json`` (labels, thresholds, windowing),
 ``tokenizer.json`` (the NER tokenizer), ``heads.npz``, optionally ``pairs.npz`` (the
 entity-pair CLS head, ``nerelproc train-pairs``) and ``relations.npz`` (the relation head,
-``nerelproc train-relations``), and either ``ct2/`` (the
+``nerelproc train-relations``), optionally ``spans.npz`` (the span NER head,
+``python -m experiments.span_head``; used when ``span_threshold`` is set), and either ``ct2/`` (the
 exported int8 encoder; needs only ctranslate2) or ``encoder/`` (a transformers
 checkpoint, as ``nerelproc train`` writes it; needs torch). Nothing here imports
 torch unless the torch backend is asked for.
@@ -23,13 +24,14 @@ from nerelproc.runtime.heads import Heads
 from nerelproc.runtime.pairs import PairHead
 from nerelproc.runtime.predictor import Predictor
 from nerelproc.runtime.relations import RELATIONS_FILE, RelationHead
+from nerelproc.runtime.spans import SPANS_FILE, SpanHead
 
 MODEL_NAME = "nerel-e5-small-int8"
 CONFIG_FILE = "nerelproc.json"
 PAIRS_FILE = "pairs.npz"
 OPTIONAL = ("train_config", "log_vars", "quantization", "exported_from", "ner_o_bias", "calibration",
             "pair_weight", "pairs", "relation_thresholds", "relation_thresholds_given", "relation_rule",
-            "relation_single", "relations")  # written only when set
+            "relation_single", "relations", "span_threshold", "spans", "pair_entities")  # written only when set
 
 
 @dataclass
@@ -65,6 +67,9 @@ class Bundle:
     relation_rule: str | None = None  # "union" or "filter": how relations and relation_types agree (predictor.py)
     relation_single: dict | None = None  # {"arg1": labels, "arg2": labels} with one partner per argument (relations.py)
     relations: dict | None = None  # how `nerelproc train-relations` trained and chose the relation head
+    span_threshold: float | None = None  # entities from the span head (spans.py) over this score; None: tagging head
+    spans: dict | None = None  # how the span head was trained and its threshold chosen
+    pair_entities: str | None = None  # "tags": with a span head, the pair head reads the tagging head's entities
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -121,6 +126,12 @@ def load_predictor(model_dir=None, backend="auto", threads=0, batch_windows=1, *
             raise FileNotFoundError(f"{model_dir} has no {RELATIONS_FILE}, which its {CONFIG_FILE} uses "
                                     "(relation_thresholds): copy the whole model directory")
         relation_head = RelationHead.load(model_dir / RELATIONS_FILE)
+    span_head = None
+    if bundle.span_threshold is not None:  # the other heads' decisions were tuned on its entities: no fallback
+        if not (model_dir / SPANS_FILE).is_file():
+            raise FileNotFoundError(f"{model_dir} has no {SPANS_FILE}, which its {CONFIG_FILE} uses "
+                                    f"(span_threshold {bundle.span_threshold}): copy the whole model directory")
+        span_head = SpanHead.load(model_dir / SPANS_FILE)
     if backend == "auto":
         backend = "ct2" if (model_dir / "ct2").exists() else "torch"
     needs = {"ct2": ("ct2", "the exported encoder; export the run, or use --backend torch"),
@@ -137,7 +148,7 @@ def load_predictor(model_dir=None, backend="auto", threads=0, batch_windows=1, *
     else:
         raise ValueError(f"unknown backend {backend!r}")
     return Predictor(tokenizer, heads, bundle, encode_batch, batch_windows, pair_head=pair_head, workers=workers,
-                     relation_head=relation_head, **options)
+                     relation_head=relation_head, span_head=span_head, **options)
 
 
 def model_identity(model_dir=None):
@@ -148,7 +159,7 @@ def model_identity(model_dir=None):
 
     model_dir = Path(model_dir) if model_dir else default_model_dir()
     digest = hashlib.sha256()
-    names = [CONFIG_FILE, "tokenizer.json", "heads.npz", PAIRS_FILE, RELATIONS_FILE]
+    names = [CONFIG_FILE, "tokenizer.json", "heads.npz", PAIRS_FILE, RELATIONS_FILE, SPANS_FILE]
     for sub in ("ct2", "encoder"):
         if (model_dir / sub).is_dir():
             names += sorted(f"{sub}/{p.name}" for p in (model_dir / sub).iterdir() if p.is_file())

@@ -20,6 +20,11 @@ Two guarantees shape this module:
   with a relation head, its pairs' relation scores over the lowest threshold
   (``relations.py``) as soon as they exist, then dropped.
 
+With a span head (``spans.py``; a bundle with ``span_threshold``) a window keeps its
+candidate spans over a low floor instead of its uncertain NER tags; a document's entities are
+its candidates over the threshold, crossing ones resolved (``decode_spans``), and the pair and
+relation heads read each window's spans over the threshold.
+
 With ``given`` entities (``annotate --given-entities``) a document's entities are the
 caller's: the pair and relation heads read those instead of the decoded ones.
 """
@@ -37,6 +42,7 @@ from nerelproc.runtime.decoding import constrained_tags, uncertain_pairs
 from nerelproc.runtime.heads import combine_cls_partials, sigmoid
 from nerelproc.runtime.pairs import NO_PAIR, entity_token_spans, tag_spans, window_pair_logits, window_pairs
 from nerelproc.runtime.relations import decide, keep_best, logit, sentence_breaks, window_relations, window_surfaces
+from nerelproc.runtime.spans import FLOOR, decode_spans, select_spans, span_edges, window_span_entities
 from nerelproc.runtime.tagging import TagScheme
 from nerelproc.runtime.windows import encode, plan_windows, window_inputs
 
@@ -76,7 +82,8 @@ class _DocumentState:
         self.channels = channels
         self.given, self.given_spans = given, given_spans  # the caller's entities and their token spans
         self.relation_logits = {}  # with a relation head: {(key a, key b, label): best logit}
-        self.ner_pieces = [None] * len(windows)  # per window: its uncertain (token, channel) pairs
+        self.ner_pieces = [None] * len(windows)  # per window: its uncertain (token, channel) pairs, or its spans
+        self.span_edges = None  # with a span head: (can_start, can_end) per token (spans.span_edges)
         self.cls_partials = [None] * len(windows)
         self.pair_logits = None  # with a pair head: the max over the windows' pairs [labels]
 
@@ -90,19 +97,23 @@ class Predictor:
     single-task pipeline would compute, for benchmarks), ``decode_tags`` (``decoding.argmax_tags``
     gives the old decoder), ``o_bias``, ``pair_head`` and ``relation_head`` (None: without
     that head), ``relation_thresholds``, ``relation_thresholds_given``, ``relation_rule``
-    (``"union"`` or ``"filter"``) and ``relation_single`` (``{"arg1": labels, "arg2": labels}``).
+    (``"union"`` or ``"filter"``), ``relation_single`` (``{"arg1": labels, "arg2": labels}``),
+    ``span_head`` (``spans.SpanHead``: entities from spans instead of tags; None: the tagging head),
+    ``span_threshold`` and ``pair_entities`` (``"tags"``: with a span head, the pair head still
+    reads the tagging head's entities; None: the predicted entities).
     """
 
     def __init__(self, tokenizer, heads, config, encode_batch, batch_windows=1, tasks=("ner", "cls"),
                  pair_head=None, workers=1, relation_head=None, *, decode_tags=constrained_tags, o_bias=None,
                  relation_thresholds=_BUNDLE, relation_thresholds_given=_BUNDLE, relation_rule=None,
-                 relation_single=None):
+                 relation_single=None, span_head=None, span_threshold=None, pair_entities=_BUNDLE):
         self._parts = dict(tokenizer=tokenizer, heads=heads, config=config, encode_batch=encode_batch,
                            batch_windows=batch_windows, tasks=tasks, pair_head=pair_head, workers=workers,
                            relation_head=relation_head, decode_tags=decode_tags, o_bias=o_bias,
                            relation_thresholds=relation_thresholds,
                            relation_thresholds_given=relation_thresholds_given, relation_rule=relation_rule,
-                           relation_single=relation_single)
+                           relation_single=relation_single, span_head=span_head, span_threshold=span_threshold,
+                           pair_entities=pair_entities)
         self.tokenizer = tokenizer
         self.heads = heads
         self.config = config
@@ -131,6 +142,17 @@ class Predictor:
         self.relation_rule = relation_rule or getattr(config, "relation_rule", None) or "union"
         single = (getattr(config, "relation_single", None) or {}) if relation_single is None else relation_single
         self.relation_single = {arg: [label in single.get(arg, ()) for label in self.labels] for arg in ("arg1", "arg2")}
+        self.span_head = span_head  # spans.SpanHead or None
+        if span_threshold is None:
+            span_threshold = getattr(config, "span_threshold", None)
+        if span_head is not None and span_threshold is None:
+            raise ValueError("a span head needs a span_threshold (the bundle's, or the option)")
+        self.span_threshold = None if span_head is None else float(span_threshold)
+        if pair_entities is _BUNDLE:
+            pair_entities = getattr(config, "pair_entities", None)
+        if pair_entities not in (None, "tags"):
+            raise ValueError(f"pair_entities is {pair_entities!r}: \"tags\" or None (the predicted entities)")
+        self.pair_entities = pair_entities
         self._assembled = True
 
     def __setattr__(self, name, value):
@@ -230,7 +252,10 @@ class Predictor:
         windows = plan_windows(len(encoded.ids), self.config.max_length, self.config.stride)
         given_spans = None if given is None else entity_token_spans(given, encoded.offsets,
                                                                     list(self.scheme.entity_types))
-        return _DocumentState(text, encoded, windows, self.scheme.channels, given, given_spans)
+        document = _DocumentState(text, encoded, windows, self.scheme.channels, given, given_spans)
+        if self.span_head is not None:
+            document.span_edges = span_edges(text, encoded.offsets)
+        return document
 
     def _equal_length_batches(self, documents):
         """``[(document, window), ...]`` groups of at most ``batch_windows`` windows of one length."""
@@ -260,15 +285,31 @@ class Predictor:
         relations = self.relation_head is not None
         decoded = (pairs or relations) and document.given is None  # the pairs need the whole window's tags
         ner_piece = cls_partial = pair_logits = found = None
-        if "ner" in self.tasks or decoded:
-            log_probs = self.heads.ner_log_probs(states if decoded else states[lo:hi])
-        if "ner" in self.tasks:
-            ner_piece = uncertain_pairs(log_probs[lo:hi] if decoded else log_probs, window.own_start)
+        if self.span_head is not None:
+            if "ner" in self.tasks or decoded:
+                candidates = self._window_spans(document, window, states, (lo, hi) if not decoded else None)
+            if "ner" in self.tasks:
+                ner_piece = self._owned_spans(candidates, window, lo, hi)
+        else:
+            if "ner" in self.tasks or decoded:
+                log_probs = self.heads.ner_log_probs(states if decoded else states[lo:hi])
+            if "ner" in self.tasks:
+                ner_piece = uncertain_pairs(log_probs[lo:hi] if decoded else log_probs, window.own_start)
         if "cls" in self.tasks:
             cls_partial = self.heads.cls_partial(states[lo:hi])
+        if pairs and self.pair_entities == "tags" and self.span_head is not None and document.given is None:
+            # the pair head reads the tagging head's entities (it was chosen on them), the relation head the spans'
+            types, first, last, _ = self._decoded_in_window(window, self.heads.ner_log_probs(states))
+            shared = window_pairs(states, first, last)
+            pair_logits = None if shared is None else window_pair_logits(self.pair_head, types, shared)
+            pairs = False
         if pairs or relations:
-            types, first, last, keys = (self._given_in_window(document, window) if document.given is not None
-                                        else self._decoded_in_window(window, log_probs))
+            if document.given is not None:
+                types, first, last, keys = self._given_in_window(document, window)
+            elif self.span_head is not None:
+                types, first, last, keys = self._selected_in_window(window, candidates)
+            else:
+                types, first, last, keys = self._decoded_in_window(window, log_probs)
             shared = window_pairs(states, first, last)  # both heads read the same pairs and entity features
         if pairs and shared is not None:
             pair_logits = window_pair_logits(self.pair_head, types, shared)
@@ -283,6 +324,31 @@ class Predictor:
                                          float(logit(min(thresholds))), surfaces, shared, breaks)
             found = (found, keys)
         return ner_piece, cls_partial, pair_logits, found
+
+    def _window_spans(self, document, window, states, owned=None):
+        """The span head's candidates ``(types, first, last, scores)`` in one window (token
+        indices into the window): those starting in ``owned`` (``(lo, hi)``; None: anywhere in
+        the window) over ``FLOOR`` (or the threshold, if lower), so that ``finish`` can decode
+        under another threshold without encoding again (``nerelproc calibrate``)."""
+        can_start, can_end = document.span_edges
+        edges = slice(window.start, window.end)
+        owned = (0, len(states)) if owned is None else owned
+        return window_span_entities(self.span_head, states, can_start[edges], can_end[edges], owned,
+                                    min(FLOOR, self.span_threshold))
+
+    @staticmethod
+    def _owned_spans(candidates, window, lo, hi):
+        """The candidates starting on the window's owned tokens, token indices into the document."""
+        types, first, last, scores = candidates
+        owned = (first >= lo) & (first < hi)
+        return types[owned], first[owned] + window.start, last[owned] + window.start, scores[owned]
+
+    def _selected_in_window(self, window, candidates):
+        """``(types, first, last, keys)``: the span head's entities over the whole window (as
+        ``decode_spans`` selects them), keyed as ``_decoded_in_window``'s."""
+        types, first, last, _ = select_spans(candidates, self.span_threshold, self.span_head.max_width)
+        keys = list(zip(types.tolist(), (first + window.start).tolist(), (last + window.start).tolist()))
+        return types, first, last, keys
 
     def _decoded_in_window(self, window, log_probs):
         """``(types, first, last, keys)``: the window's decoded entities, keyed in the whole
@@ -314,10 +380,13 @@ class Predictor:
         tags = constrained_tags(len(log_probs), self.scheme.channels, [uncertain_pairs(log_probs, 0)], self.o_bias)
         return tag_spans(tags, self.scheme.layers)
 
-    def finish(self, document, o_bias=None):
-        """A ``Prediction`` from an ``encode_documents`` result (``o_bias``: the model's by default)."""
+    def finish(self, document, o_bias=None, span_threshold=None):
+        """A ``Prediction`` from an ``encode_documents`` result (``o_bias``, ``span_threshold``:
+        the model's by default)."""
         o_bias = self.o_bias if o_bias is None else o_bias
-        if document.given is None:
+        if document.given is None and self.span_head is not None:
+            entities = self.span_entities(document, span_threshold)
+        elif document.given is None:
             tags = self.decode_tags(len(document.encoded.ids), document.channels, document.ner_pieces, o_bias)
             entities = self.scheme.decode(tags, document.encoded.offsets, document.text)
         else:
@@ -330,6 +399,16 @@ class Predictor:
         else:  # "union": a relation found adds its type to the labels
             chosen |= {r[2] for r in relations}
         return Prediction(entities, scores, sorted(chosen), self.labels, relations)
+
+    def span_entities(self, document, threshold=None):
+        """The span head's entities of an ``encode_documents`` result (``threshold``: the model's)."""
+        threshold = self.span_threshold if threshold is None else threshold
+        pieces = [piece for piece in document.ner_pieces if piece is not None]
+        if not pieces:
+            return []
+        candidates = tuple(np.concatenate(column) for column in zip(*pieces))
+        return decode_spans(candidates, threshold, document.encoded.offsets, document.text,
+                            self.scheme.entity_types, self.span_head.max_width)
 
     def relations(self, document, entities):
         """``[(head, tail, label, probability)]`` over ``entities`` (the document's final list)."""

@@ -31,6 +31,9 @@ from nerelproc.runtime.tagging import TagScheme
 SPANS_FILE = "spans.npz"
 SPAN_PARAMS = ("token_weight", "hidden_bias", "width_embedding", "out_weight", "out_bias")
 PARTS = 5  # start, end, pool, left, right: the column blocks of token_weight
+# The lowest score a window keeps a candidate at: under any threshold worth trying, so a
+# document's threshold can be tuned without encoding it again (``nerelproc calibrate``).
+FLOOR = 0.05
 
 
 class SpanHead:
@@ -121,7 +124,7 @@ def softmax(logits):
     return exp / exp.sum(-1, keepdims=True)
 
 
-def window_span_entities(head, states, can_start, can_end, owned, floor=0.05):
+def window_span_entities(head, states, can_start, can_end, owned, floor=FLOOR):
     """One window's candidate entities ``(types, first, last, scores)``: its spans (``window_spans``)
     whose best type has a probability of at least ``floor``, that type and that probability.
     ``states [tokens, hidden]`` are the window's (special tokens removed), ``can_start``/``can_end``
@@ -154,7 +157,7 @@ def window_span_entities(head, states, can_start, can_end, owned, floor=0.05):
     return tuple(np.concatenate(column) for column in zip(*found))
 
 
-def document_span_entities(head, window_states, windows, can_start, can_end, floor=0.05):
+def document_span_entities(head, window_states, windows, can_start, can_end, floor=FLOOR):
     """All windows' candidates of one document, token indices into the document:
     ``window_states[k]`` are window ``k``'s states (``windows.plan_windows``)."""
     parts = []

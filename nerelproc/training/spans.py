@@ -22,7 +22,8 @@ from torch import nn
 from nerelproc.evaluation.score import dig, score_documents
 from nerelproc.io.document import Document
 from nerelproc.runtime.pairs import entity_token_spans
-from nerelproc.runtime.spans import PARTS, SpanHead, decode_spans, document_span_entities, span_edges, window_spans
+from nerelproc.runtime.spans import (FLOOR, PARTS, SpanHead, decode_spans, document_span_entities, span_edges,
+                                     window_spans)
 from nerelproc.runtime.windows import Window
 from nerelproc.training.pairs import one_thread
 
@@ -31,7 +32,6 @@ WIDTH = 512  # of the hidden layer
 WINDOWS_PER_BATCH = 4
 LEARNING_RATE = 3e-3  # dev nested F1: 0.7905 after 4 epochs at 3e-3, 0.7744 after 6 at 1e-3
 EPOCHS = 4
-FLOOR = 0.05  # the lowest probability a candidate keeps (the threshold grid's first step)
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.05))
 
 
