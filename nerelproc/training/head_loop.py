@@ -1,6 +1,6 @@
 """The one loop that trains a head on frozen encoder states: the entity-pair CLS head
-(``pairs.py``), the relation head (``relations.py``) and the pair study
-(``experiments/cls_pairs.py``). Each head brings its model and its loss; the loop owns the
+(``pairs.py``), the relation head (``relations.py``), the span NER head (``spans.py``) and the
+pair study (``experiments/cls_pairs.py``). Each head brings its model and its loss; the loop owns the
 rest, the same for all: the seeds, AdamW with a one-cycle schedule, batches of whole
 documents in a fresh random order each epoch, the log line and when to evaluate.
 """

@@ -26,7 +26,7 @@ from nerelproc.runtime.pairs import DISTANCE_BUCKETS, PairHead, candidate_pairs,
 from nerelproc.runtime.relations import (context_features, name_match, pair_layout, sentence_breaks,
                                          sentences_between, window_surfaces)
 from nerelproc.training.calibration import gold_labels, set_decisions
-from nerelproc.training.head_loop import fit_head, one_thread, rows_by_document  # noqa: F401 (one_thread: spans.py)
+from nerelproc.training.head_loop import fit_head, rows_by_document
 from nerelproc.training.thresholds import tune
 
 NEGATIVES = 0.3  # share of the pairs without a relation in each batch's pair loss

@@ -12,7 +12,6 @@ micro-F1, as ``nerelproc score`` computes it, through the numpy head and ``decod
 
 import pickle
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ from nerelproc.runtime.pairs import entity_token_spans
 from nerelproc.runtime.spans import (FLOOR, PARTS, SpanHead, decode_spans, document_span_entities, span_edges,
                                      window_spans)
 from nerelproc.runtime.windows import Window
-from nerelproc.training.pairs import one_thread
+from nerelproc.training.head_loop import fit_head
 
 MAX_WIDTH = 20  # tokens; NEREL train: 0.17% of the entities are longer (0.35% over 16, 0.085% over 24)
 WIDTH = 512  # of the hidden layer
@@ -148,34 +147,19 @@ def training_windows(records, documents, entity_types, max_width=MAX_WIDTH):
 
 def train_span_head(examples, hidden, n_types, epochs, seed, evaluate, log, width=WIDTH, max_width=MAX_WIDTH,
                     learning_rate=LEARNING_RATE):
-    """Train on every candidate span of ``examples`` (``training_windows``), on one thread;
-    ``evaluate(epoch, model)`` after each epoch."""
-    with one_thread():
-        torch.manual_seed(seed)
-        rng = np.random.default_rng(seed)
-        model = SpanModel(hidden, n_types, width, max_width)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
-        steps = epochs * -(-len(examples) // WINDOWS_PER_BATCH)
-        schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate, total_steps=steps,
-                                                       pct_start=0.1)
-        for epoch in range(1, epochs + 1):
-            model.train()
-            start, cpu, total, count = time.time(), time.process_time(), 0.0, 0
-            order = rng.permutation(len(examples))
-            for i in range(0, len(order), WINDOWS_PER_BATCH):
-                batch = [examples[k] for k in order[i : i + WINDOWS_PER_BATCH]]
-                logits = torch.cat([model(states, first, last) for states, first, last, _ in batch])
-                target = torch.cat([target for *_, target in batch])
-                loss = nn.functional.cross_entropy(logits, target, reduction="sum") / len(target)
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
-                schedule.step()
-                total, count = total + loss.item() * len(target), count + len(target)
-            log(f"span head epoch {epoch}: loss {total / max(count, 1):.5f}, {time.time() - start:.0f} s "
-                f"({time.process_time() - cpu:.0f} CPU s)")
-            evaluate(epoch, model)
-        return model
+    """Train on every candidate span of ``examples`` (``training_windows``) with the heads' one
+    loop (``head_loop.fit_head``: one thread, AdamW, one-cycle); ``evaluate(epoch, model)``
+    after each epoch."""
+    return fit_head(lambda: SpanModel(hidden, n_types, width, max_width), examples, span_loss, epochs=epochs,
+                    seed=seed, learning_rate=learning_rate, docs_per_batch=WINDOWS_PER_BATCH, evaluate=evaluate,
+                    log=log, name="span head")
+
+
+def span_loss(model, batch, rng):
+    """Cross-entropy over every candidate span of a batch of windows (none is class 0)."""
+    logits = torch.cat([model(states, first, last) for states, first, last, _ in batch])
+    target = torch.cat([target for *_, target in batch])
+    return nn.functional.cross_entropy(logits, target, reduction="sum") / len(target)
 
 
 # ---------------------------------------------------------------------------- decisions
