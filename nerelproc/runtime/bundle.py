@@ -31,7 +31,8 @@ CONFIG_FILE = "nerelproc.json"
 PAIRS_FILE = "pairs.npz"
 OPTIONAL = ("train_config", "log_vars", "quantization", "exported_from", "ner_o_bias", "calibration",
             "pair_weight", "pairs", "relation_thresholds", "relation_thresholds_given", "relation_rule",
-            "relation_single", "relations", "span_threshold", "spans", "pair_entities")  # written only when set
+            "relation_single", "relations", "span_threshold", "spans", "pair_entities", "short_text_chars",
+            "short_texts")  # written only when set
 
 
 @dataclass
@@ -70,6 +71,8 @@ class Bundle:
     span_threshold: float | None = None  # entities from the span head (spans.py) over this score; None: tagging head
     spans: dict | None = None  # how the span head was trained and its threshold chosen
     pair_entities: str | None = None  # "tags": with a span head, the pair head reads the tagging head's entities
+    short_text_chars: int | None = None  # a text shorter than this gets its relations' types as labels (predictor.py)
+    short_texts: dict | None = None  # how short_text_chars was chosen (experiments/headline_probe.py)
     extra: dict = field(default_factory=dict)
 
     @classmethod

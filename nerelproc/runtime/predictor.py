@@ -100,20 +100,23 @@ class Predictor:
     (``"union"`` or ``"filter"``), ``relation_single`` (``{"arg1": labels, "arg2": labels}``),
     ``span_head`` (``spans.SpanHead``: entities from spans instead of tags; None: the tagging head),
     ``span_threshold`` and ``pair_entities`` (``"tags"``: with a span head, the pair head still
-    reads the tagging head's entities; None: the predicted entities).
+    reads the tagging head's entities; None: the predicted entities), ``short_text_chars`` (with a
+    relation head, a text shorter than this many characters gets the types of its relations as
+    ``relation_types``, whatever the rule; None or 0: every text by the rule).
     """
 
     def __init__(self, tokenizer, heads, config, encode_batch, batch_windows=1, tasks=("ner", "cls"),
                  pair_head=None, workers=1, relation_head=None, *, decode_tags=constrained_tags, o_bias=None,
                  relation_thresholds=_BUNDLE, relation_thresholds_given=_BUNDLE, relation_rule=None,
-                 relation_single=None, span_head=None, span_threshold=None, pair_entities=_BUNDLE):
+                 relation_single=None, span_head=None, span_threshold=None, pair_entities=_BUNDLE,
+                 short_text_chars=_BUNDLE):
         self._parts = dict(tokenizer=tokenizer, heads=heads, config=config, encode_batch=encode_batch,
                            batch_windows=batch_windows, tasks=tasks, pair_head=pair_head, workers=workers,
                            relation_head=relation_head, decode_tags=decode_tags, o_bias=o_bias,
                            relation_thresholds=relation_thresholds,
                            relation_thresholds_given=relation_thresholds_given, relation_rule=relation_rule,
                            relation_single=relation_single, span_head=span_head, span_threshold=span_threshold,
-                           pair_entities=pair_entities)
+                           pair_entities=pair_entities, short_text_chars=short_text_chars)
         self.tokenizer = tokenizer
         self.heads = heads
         self.config = config
@@ -153,6 +156,10 @@ class Predictor:
         if pair_entities not in (None, "tags"):
             raise ValueError(f"pair_entities is {pair_entities!r}: \"tags\" or None (the predicted entities)")
         self.pair_entities = pair_entities
+        if short_text_chars is _BUNDLE:
+            short_text_chars = getattr(config, "short_text_chars", None)
+        # the CLS thresholds were tuned on whole documents; on a shorter text the relations decide alone
+        self.short_text_chars = int(short_text_chars or 0) if self.relation_head is not None else 0
         self._assembled = True
 
     def __setattr__(self, name, value):
@@ -394,7 +401,9 @@ class Predictor:
         scores = self.relation_scores(document)
         chosen = {label for label, score, t in zip(self.labels, scores, self.thresholds) if score >= t}
         relations = self.relations(document, entities)
-        if self.relation_rule == "filter":  # a relation stands only where its type is among the labels
+        if len(document.text) < self.short_text_chars:  # the relations found are the labels
+            chosen = {r[2] for r in relations}
+        elif self.relation_rule == "filter":  # a relation stands only where its type is among the labels
             relations = [r for r in relations if r[2] in chosen]
         else:  # "union": a relation found adds its type to the labels
             chosen |= {r[2] for r in relations}

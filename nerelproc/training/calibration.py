@@ -100,7 +100,8 @@ def decided(predictor, encoded, gold_docs, labels, o_bias, thresholds):
 
 
 # the Bundle fields set_decisions writes
-DECISIONS = ("thresholds", "thresholds_tuning", "ner_o_bias", "calibration", "span_threshold")
+DECISIONS = ("thresholds", "thresholds_tuning", "ner_o_bias", "calibration", "span_threshold", "short_text_chars",
+             "short_texts")
 
 
 def copy_decisions(bundle, source):
