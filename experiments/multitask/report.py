@@ -27,7 +27,7 @@ from experiments.multitask import stability
 from experiments.multitask.runner import METRICS, dig, read_jsonl, read_table, run_name, table_rows, train_command
 from nerelproc.analysis.plots import save_figure
 from nerelproc.analysis.tables import markdown_table
-from nerelproc.evaluation.score import HEADLINE, HEADLINE_LABELS, f1_score
+from nerelproc.evaluation.score import HEADLINE, HEADLINE_LABELS
 
 ALPHA = 0.05
 MIN_SEEDS = 3  # per configuration before a verdict is given: one seed's delta is not a finding
@@ -72,10 +72,7 @@ def document_counts(pred_docs, gold_docs):
     return {"ner": np.array(ner, dtype=float).reshape(-1, 3), "cls": np.array(cls, dtype=float).reshape(-1, 3)}
 
 
-def f1(counts):
-    """Micro-F1 of ``[..., 3]`` tp/fp/fn counts; 1.0 when there is nothing to find or predict (score.py)."""
-    counts = np.asarray(counts, dtype=float)
-    return f1_score(counts[..., 0], counts[..., 1], counts[..., 2])
+f1 = stability.micro_f1
 
 
 def paired_bootstrap(a, b, resamples=1000, seed=0):
@@ -92,14 +89,8 @@ def paired_bootstrap(a, b, resamples=1000, seed=0):
     rng = np.random.default_rng(seed)
     draws = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(float)  # [resamples, docs]
     deltas = f1(draws @ a) - f1(draws @ b)
-    if observed > 0:
-        opposite = float(np.mean(deltas <= 0))
-    elif observed < 0:
-        opposite = float(np.mean(deltas >= 0))
-    else:
-        opposite = 1.0
-    low, high = np.percentile(deltas, [2.5, 97.5])
-    return {"delta": observed, "p": min(1.0, 2 * opposite), "ci": [float(low), float(high)], "resamples": resamples}
+    p, interval = stability.p_and_interval(observed, deltas)
+    return {"delta": observed, "p": p, "ci": interval, "resamples": resamples}
 
 
 def verdict(mean_delta, bootstrap, alpha=ALPHA):

@@ -120,8 +120,23 @@ def stability_words(result, min_seeds=MIN_SEEDS, alpha=ALPHA):
 # ----------------------------------------------------------- seeds × documents bootstrap
 
 
-def _f1(counts):
+def micro_f1(counts):
+    """Micro-F1 of ``[..., 3]`` tp/fp/fn counts; 1.0 when there is nothing to find or predict (score.py)."""
+    counts = np.asarray(counts, dtype=float)
     return f1_score(counts[..., 0], counts[..., 1], counts[..., 2])
+
+
+def p_and_interval(observed, deltas):
+    """Two-sided p of a bootstrap: twice the share of resampled deltas that are zero or of the
+    sign opposite to ``observed`` (capped at 1; 1 when ``observed`` is 0), and the 95% interval."""
+    if observed > 0:
+        opposite = float(np.mean(deltas <= 0))
+    elif observed < 0:
+        opposite = float(np.mean(deltas >= 0))
+    else:
+        opposite = 1.0
+    low, high = np.percentile(deltas, [2.5, 97.5])
+    return min(1.0, 2 * opposite), [float(low), float(high)]
 
 
 def seed_document_bootstrap(pairs, resamples=1000, seed=0, resample_seeds=True):
@@ -136,23 +151,17 @@ def seed_document_bootstrap(pairs, resamples=1000, seed=0, resample_seeds=True):
     joint = np.stack([np.asarray(a, dtype=float) for a, _ in pairs])  # [seeds, docs, 3]
     single = np.stack([np.asarray(b, dtype=float) for _, b in pairs])
     k, n = joint.shape[:2]
-    per_seed = _f1(joint.sum(1)) - _f1(single.sum(1))
+    per_seed = micro_f1(joint.sum(1)) - micro_f1(single.sum(1))
     observed = float(per_seed.mean())
     rng = np.random.default_rng(seed)
     chosen = rng.integers(k, size=(resamples, k)) if resample_seeds else np.broadcast_to(np.arange(k), (resamples, k))
     weights = rng.multinomial(n, np.full(n, 1.0 / n), size=(resamples, k)).astype(float)  # [R, k, docs]
     a = np.einsum("rkd,rkdc->rkc", weights, joint[chosen])
     b = np.einsum("rkd,rkdc->rkc", weights, single[chosen])
-    deltas = (_f1(a) - _f1(b)).mean(1)
-    if observed > 0:
-        opposite = float(np.mean(deltas <= 0))
-    elif observed < 0:
-        opposite = float(np.mean(deltas >= 0))
-    else:
-        opposite = 1.0
-    low, high = np.percentile(deltas, [2.5, 97.5])
-    return {"delta": observed, "per_seed": [float(d) for d in per_seed], "p": min(1.0, 2 * opposite),
-            "ci": [float(low), float(high)], "resamples": resamples, "seeds": k}
+    deltas = (micro_f1(a) - micro_f1(b)).mean(1)
+    p, interval = p_and_interval(observed, deltas)
+    return {"delta": observed, "per_seed": [float(d) for d in per_seed], "p": p, "ci": interval,
+            "resamples": resamples, "seeds": k}
 
 
 def verdict_words(result, alpha=ALPHA):
