@@ -15,21 +15,29 @@ import numpy as np
 HEAD_PARAMS = ("ner_weight", "ner_bias", "cls_query", "cls_weight", "cls_bias")
 
 
-class Heads:
+class SavedHead:
+    """A numpy head whose parameters, named in ``PARAMS``, are the arrays of one ``.npz`` file."""
+
+    PARAMS = ()
+
+    @classmethod
+    def load(cls, path):
+        with np.load(path) as arrays:
+            return cls(**{name: arrays[name] for name in cls.PARAMS})
+
+    def save(self, path):
+        np.savez(path, **{name: getattr(self, name) for name in self.PARAMS})
+
+
+class Heads(SavedHead):
+    PARAMS = HEAD_PARAMS
+
     def __init__(self, ner_weight, ner_bias, cls_query, cls_weight, cls_bias):
         self.ner_weight = ner_weight.astype(np.float32)  # [hidden, channels * 3]
         self.ner_bias = ner_bias.astype(np.float32)
         self.cls_query = cls_query.astype(np.float32)  # [labels, hidden]
         self.cls_weight = cls_weight.astype(np.float32)  # [labels, hidden]
         self.cls_bias = cls_bias.astype(np.float32)  # [labels]
-
-    @classmethod
-    def load(cls, path):
-        with np.load(path) as arrays:
-            return cls(**{name: arrays[name] for name in HEAD_PARAMS})
-
-    def save(self, path):
-        np.savez(path, **{name: getattr(self, name) for name in HEAD_PARAMS})
 
     def ner_tags(self, states):
         """``[tokens, hidden]`` -> tags ``[tokens, channels]`` (argmax of O/B/I)."""

@@ -17,6 +17,7 @@ computed once per entity, the product once per unordered pair. Measured on NEREL
 
 import numpy as np
 
+from nerelproc.runtime.heads import SavedHead
 from nerelproc.runtime.tagging import tag_runs
 
 DISTANCE_BUCKETS = np.array([0, 1, 2, 4, 8, 16, 32, 64])
@@ -45,7 +46,9 @@ def gelu(x):
     return inner
 
 
-class PairHead:
+class PairHead(SavedHead):
+    PARAMS = PAIR_PARAMS
+
     def __init__(self, entity_weight, entity_bias, type_embedding, distance_embedding,
                  hidden_weight, hidden_bias, out_weight, out_bias):
         self.entity_weight = entity_weight.astype(np.float32)  # [2 * hidden, width]
@@ -56,14 +59,6 @@ class PairHead:
         self.hidden_bias = hidden_bias.astype(np.float32)
         self.out_weight = out_weight.astype(np.float32)  # [width, labels]
         self.out_bias = out_bias.astype(np.float32)
-
-    @classmethod
-    def load(cls, path):
-        with np.load(path) as arrays:
-            return cls(**{name: arrays[name] for name in PAIR_PARAMS})
-
-    def save(self, path):
-        np.savez(path, **{name: getattr(self, name) for name in PAIR_PARAMS})
 
     def logits(self, features, types, a, b, distance, extra=None):
         """``[pairs, labels]`` for entities ``features [E, 2 * hidden]``, ``types [E]`` and the

@@ -25,6 +25,7 @@ measures it against the tagging head.
 
 import numpy as np
 
+from nerelproc.runtime.heads import SavedHead
 from nerelproc.runtime.pairs import gelu
 from nerelproc.runtime.tagging import TagScheme
 
@@ -36,7 +37,9 @@ PARTS = 5  # start, end, pool, left, right: the column blocks of token_weight
 FLOOR = 0.05
 
 
-class SpanHead:
+class SpanHead(SavedHead):
+    PARAMS = SPAN_PARAMS
+
     def __init__(self, token_weight, hidden_bias, width_embedding, out_weight, out_bias):
         self.token_weight = token_weight.astype(np.float32)  # [hidden, 5 * width]
         self.hidden_bias = hidden_bias.astype(np.float32)  # [width]
@@ -54,14 +57,6 @@ class SpanHead:
     @property
     def n_types(self):
         return self.out_weight.shape[1] - 1
-
-    @classmethod
-    def load(cls, path):
-        with np.load(path) as arrays:
-            return cls(**{name: arrays[name] for name in SPAN_PARAMS})
-
-    def save(self, path):
-        np.savez(path, **{name: getattr(self, name) for name in SPAN_PARAMS})
 
     def token_parts(self, states):
         """``(start, end, pool, left, right)``, each ``[tokens, width]``; ``left[i]`` is already
