@@ -21,8 +21,11 @@ On dev the whole documents are annotated too (``--whole``, the default on dev), 
 ``short_text_chars`` candidate is scored there with ``nerelproc score``'s CLS micro/macro F1.
 ``--write`` (dev only) puts the chosen N in the model's ``nerelproc.json``: the best dev headline
 micro-F1 among the candidates whose whole-document CLS micro and macro do not fall below the
-bundle's rule (a tie goes to the smaller N: fewer texts change). Writes ``reports/headline_probe.json``
-(the split's section).
+bundle's rule (a tie goes to the smaller N: fewer texts change). With a span head, the headlines
+are then annotated at each span threshold of ``SPAN_GRID`` for texts under N characters, and
+``--write`` also puts the one of the best headline F1 in ``short_text_span_threshold`` (a tie
+goes to the model's own ``span_threshold``). Writes ``reports/headline_probe.json`` (the model's
+and the split's section).
 """
 
 import argparse
@@ -41,6 +44,7 @@ REPORT = Path("reports/headline_probe.json")
 # characters; NEREL's headlines run up to ~130, its whole documents from ~430
 SHORT_TEXT_GRID = (0, 50, 100, 150, 200, 300, 400)
 CONFIDENT_GRID = (0.5, 0.6, 0.7, 0.8, 0.9)  # CLS probabilities kept beside the relations on a headline
+SPAN_GRID = (0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)  # a short text's span threshold
 
 
 def headline(document):
@@ -131,6 +135,21 @@ def choose(result):
     return best
 
 
+def span_thresholds(annotator, documents, chars):
+    """With a span head: the headlines' ``relation_types`` F1 at each short-text span threshold
+    (under ``short_text_chars`` ``chars``); None without one."""
+    if annotator.span_head is None or not chars:
+        return None
+    heads = [headline(d) for d in documents]
+    gold = [set(h.relation_labels()) for h in heads]
+    out = {}
+    for threshold in sorted({*SPAN_GRID, annotator.span_threshold}):
+        predictor = annotator.with_options(short_text_chars=chars, short_text_span_threshold=threshold)
+        predicted = [set(p.relation_types) for p in predictor.predict([h.text for h in heads])]
+        out[str(threshold)] = micro(gold, predicted, predictor.labels)
+    return out
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--split", default="dev", choices=("dev", "test"))
@@ -154,8 +173,16 @@ def main(argv=None):
     if args.whole if args.whole is not None else args.split == "dev":
         result["whole"] = whole(predictor, documents, rule)
         result["chosen_short_text_chars"] = choose(result)
+    chars = result.get("chosen_short_text_chars", result["short_text_chars"])
+    result["short_text_span_thresholds"] = span_thresholds(annotator, documents, chars)
+    if result["short_text_span_thresholds"]:
+        grid = result["short_text_span_thresholds"]  # the best F1; a tie goes to the model's own threshold
+        best = max(grid, key=lambda t: (grid[t]["f1"], float(t) == annotator.span_threshold))
+        result["chosen_short_text_span_threshold"] = float(best)
+        print(f"{args.split} headlines: relation_types F1 by short-text span threshold "
+              + ", ".join(f"{t} {row['f1']:.3f}" for t, row in grid.items()), file=sys.stderr)
     report = json.loads(REPORT.read_text("utf-8")) if REPORT.exists() else {}
-    report[args.split] = result
+    report.setdefault(Path(args.model).name, {})[args.split] = result
     REPORT.parent.mkdir(parents=True, exist_ok=True)
     REPORT.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", "utf-8")
     for name, row in result["headlines"]["rules"].items():
@@ -169,9 +196,13 @@ def main(argv=None):
         chars = result["chosen_short_text_chars"]
         bundle = Bundle.load(args.model)
         bundle.short_text_chars = chars or None
+        bundle.short_text_span_threshold = result.get("chosen_short_text_span_threshold")
         bundle.short_texts = {"chosen_on": f"{args.split}.jsonl ({len(documents)} documents)",
                               "dev_headline_f1": {k: v["f1"] for k, v in result["headlines"]["rules"].items()},
                               "dev_whole_cls": result["whole"]}
+        if result["short_text_span_thresholds"]:
+            bundle.short_texts["dev_headline_f1_by_span_threshold"] = {
+                t: row["f1"] for t, row in result["short_text_span_thresholds"].items()}
         bundle.save(args.model)
         print(f"short_text_chars {chars or None} written to {Path(args.model) / 'nerelproc.json'}", file=sys.stderr)
 

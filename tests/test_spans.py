@@ -33,6 +33,18 @@ def test_window_scoring_gives_every_candidate_its_plain_logits():
     assert np.array_equal(kept[3], scores[scores >= 0.5])
 
 
+def test_a_window_shorter_than_the_widest_span_is_scored_whole():
+    """A headline of a few tokens: every span of it, none wider than the window."""
+    rng = np.random.default_rng(3)
+    head = random_head(rng, max_width=5)
+    for n in (1, 3, 5):
+        states = rng.normal(size=(n, 12)).astype(np.float32)
+        every = np.ones(n, bool)
+        types, first, last, scores = spans.window_span_entities(head, states, every, every, (0, n), floor=0.0)
+        assert len(first) == n * (n + 1) // 2 and (last < n).all()
+        np.testing.assert_allclose(scores, spans.softmax(head.logits(states, first, last))[:, 1:].max(1), rtol=1e-5)
+
+
 def test_the_numpy_head_computes_what_the_torch_head_does():
     need("torch")
     import torch

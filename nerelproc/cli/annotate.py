@@ -26,7 +26,8 @@ run, or starts from the beginning when nothing was finished.
               help="JSONL file (NAME.jsonl.gz: gzipped), '-' for stdout, or a BRAT folder "
                    "(with --format brat or a trailing '/').")
 @click.option("--format", "output_format", type=click.Choice(["auto", "jsonl", "brat"]), default="auto")
-@click.option("--model", default=None, help="Model directory (default: the bundled model).")
+@click.option("--model", default=None,
+              help="A bundled model by name, default or fast (smaller and faster), or a model directory.")
 @click.option("--backend", type=click.Choice(["auto", "ct2", "torch"]), default="auto", show_default=True,
               help="Encoder runtime; torch needs the train extra and a model with encoder/.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
@@ -58,7 +59,7 @@ def annotate(input_path, output, output_format, model, backend, batch_size, buff
     from nerelproc.jobs.lock import Locked
     from nerelproc.jobs.resume import ResumeMismatch, open_output, output_identity
     from nerelproc.runtime.api import Annotator
-    from nerelproc.runtime.bundle import default_model_dir, model_identity
+    from nerelproc.runtime.bundle import model_identity, resolve_model
 
     say = lambda message: click.echo(f"nerelproc annotate: {message}", err=True)  # noqa: E731
     report = lambda message: tqdm.write(f"nerelproc annotate: {message}", file=sys.stderr)  # noqa: E731
@@ -84,7 +85,7 @@ def annotate(input_path, output, output_format, model, backend, batch_size, buff
                       given_entities=given_entities, names=not no_names)
     stats = digest = None
     try:
-        model_dir = Path(model) if model else default_model_dir()
+        model_dir = resolve_model(model)
         records = read_records(input_path)
         annotator = Annotator.load(model_dir, threads=threads, backend=backend, batch_windows=batch_size)
         if brat:

@@ -37,7 +37,8 @@ class ByteSize(click.ParamType):
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUTS...")
 @click.option("-o", "--output", "out_dir", required=True, metavar="OUT_DIR",
               help="Output folder: one output per input at the same relative path, and manifest.json.")
-@click.option("--model", default=None, help="Model directory (default: the bundled model).")
+@click.option("--model", default=None,
+              help="A bundled model by name, default or fast (smaller and faster), or a model directory.")
 @click.option("--backend", type=click.Choice(["auto", "ct2", "torch"]), default="auto", show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
               help="Windows per encoder call (the output does not depend on it).")

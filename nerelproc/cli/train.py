@@ -24,6 +24,12 @@ class OldSpellings(click.Option):
 @click.option("--init", default="", help="Start from the weights of a model directory written by train "
               "(RUN/best) or by export (an int8 model such as models/nerel-e5-small-int8, its encoder "
               "dequantized): a new schedule, a fresh optimiser.")
+@click.option("--encoder-layers", default=0, show_default=True,
+              help="Keep only the encoder's first N layers (0: all): a smaller, faster student of --init.")
+@click.option("--teacher", default="", help="An exported model (int8) whose NER tag and CLS probabilities "
+              "the run learns from as well as the gold (distillation; one pass over TRAIN at the start).")
+@click.option("--distill", default=0.5, show_default=True,
+              help="With --teacher: the weight of the teacher's outputs in each task's loss (the gold's: 1 - it).")
 @click.option("--train", "train_path", required=True, help="NEREL JSONL file or BRAT folder.")
 @click.option("--dev", "dev_path", required=True, help="Dev set: model selection and CLS thresholds.")
 @click.option("--test", "test_path", default=None, help="Score the best model on this set at the end.")

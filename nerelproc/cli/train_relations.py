@@ -14,7 +14,9 @@ from nerelproc.cli._app import main
 @click.option("--epochs", default=16, show_default=True)
 @click.option("--seed", default=0, show_default=True)
 @click.option("--threads", default=0, help="Windows encoded at once, one core each (0: one per core).")
-def train_relations(model_dir, train_path, dev_path, epochs, seed, threads):
+@click.option("--width", default=512, show_default=True,
+              help="Of the head's hidden layer: 256 makes relations.npz about half as large.")
+def train_relations(model_dir, train_path, dev_path, epochs, seed, threads, width):
     """Train a relation head on MODEL_DIR's frozen encoder, tune its thresholds on DEV, and write
     relations.npz and the relation decisions into MODEL_DIR (needs torch).
 
@@ -28,4 +30,4 @@ def train_relations(model_dir, train_path, dev_path, epochs, seed, threads):
     if not train_docs or not dev_docs:
         raise click.UsageError("--train and --dev must hold documents")
     run(model_dir, train_docs, dev_docs, epochs=epochs, seed=seed, threads=threads,
-        log=lambda message: click.echo(message, err=True))
+        log=lambda message: click.echo(message, err=True), width=width)

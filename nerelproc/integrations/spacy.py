@@ -39,7 +39,7 @@ from spacy.util import minibatch
 from nerelproc.evaluation.score import outermost
 from nerelproc.io.schema import entity_types
 from nerelproc.runtime.api import Annotator
-from nerelproc.runtime.bundle import CONFIG_FILE
+from nerelproc.runtime.bundle import BUNDLED, CONFIG_FILE
 
 FACTORY = "nerelproc"
 RELATIONS_KEY = "nerelproc.relations"  # doc.user_data: [type, head start, end, label, tail ..., probability]
@@ -91,9 +91,10 @@ if not Span.has_extension("normal"):
 )
 def make_nerelproc(nlp: Language, name: str, model: Optional[str], threads: int, span_key: str,
                    set_ents: bool, overwrite_ents: bool):
-    """``model``: a model directory (null: the bundled one); it is referenced by the saved
-    pipeline's config, not copied. ``threads``: windows encoded at once (0: one per core)."""
-    if model and not (Path(model) / CONFIG_FILE).is_file():
+    """``model``: a model directory or a bundled model by name ("default", "fast"; null: the
+    default one); it is referenced by the saved pipeline's config, not copied. ``threads``:
+    windows encoded at once (0: one per core)."""
+    if model and model not in BUNDLED and not (Path(model) / CONFIG_FILE).is_file():
         raise FileNotFoundError(f"{name}: no nerelproc model in {model} (its `model` setting: a directory "
                                 "written by `nerelproc export`, or null for the bundled model)")
     load = partial(Annotator.load, model, threads=threads)

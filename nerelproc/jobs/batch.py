@@ -365,7 +365,7 @@ def run_batch(inputs, out_dir, model=None, *, backend="auto", threads=0, batch_s
     Raises ``Locked`` if another run holds ``out_dir``, ``UsageError`` for bad inputs,
     ``MissingExtra`` for ``dask`` without the extra, ``OSError``/``ValueError`` for a bad
     model or manifest. Messages (bad records, failed files) go to ``report``."""
-    from nerelproc.runtime.bundle import default_model_dir, model_identity
+    from nerelproc.runtime.bundle import model_identity, resolve_model
 
     report = report or default_report
     started = time.time()
@@ -376,7 +376,7 @@ def run_batch(inputs, out_dir, model=None, *, backend="auto", threads=0, batch_s
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"OUT_DIR {out_dir} exists and is not a folder")
     files = find_inputs(inputs, out_dir)
-    model_dir = (Path(model) if model else default_model_dir()).resolve()
+    model_dir = resolve_model(model).resolve()
     if not (model_dir / "nerelproc.json").is_file():
         raise FileNotFoundError(f"{model_dir} is not a model directory (no nerelproc.json)")
     settings = Settings(model_dir, model_identity(model_dir), backend,

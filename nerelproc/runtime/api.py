@@ -19,10 +19,9 @@ labels here and on the command line.
 
 from dataclasses import dataclass, field
 from itertools import tee
-from pathlib import Path
 
 from nerelproc.io.readers import Record, document_from_json
-from nerelproc.runtime.bundle import default_model_dir, load_predictor
+from nerelproc.runtime.bundle import load_predictor, resolve_model
 from nerelproc.runtime.output import error_object, output_object
 from nerelproc.runtime.predictor import Failure
 
@@ -86,10 +85,11 @@ class Annotator:
 
     @classmethod
     def load(cls, path=None, threads=0, backend="auto", batch_windows=1):
-        """The model in ``path`` (default: the bundled one); ``threads``: windows encoded at once,
+        """The model in ``path``: a model directory, or a bundled model by name (``"default"``, the
+        default, or ``"fast"``); ``threads``: windows encoded at once,
         one core each (0: one per core). ``batch_windows`` windows of equal length share an
         encoder call (no effect on the output)."""
-        model_dir = Path(path) if path else default_model_dir()
+        model_dir = resolve_model(path)
         return cls(load_predictor(model_dir, backend, threads, batch_windows), model_dir)
 
     def annotate(self, item, given_entities=False, names=True):

@@ -27,12 +27,14 @@ from nerelproc.runtime.relations import RELATIONS_FILE, RelationHead
 from nerelproc.runtime.spans import SPANS_FILE, SpanHead
 
 MODEL_NAME = "nerel-e5-small-int8"
+FAST_MODEL_NAME = "nerel-e5-small-fast-int8"
+BUNDLED = {"default": MODEL_NAME, "fast": FAST_MODEL_NAME}  # what --model and Annotator.load take by name
 CONFIG_FILE = "nerelproc.json"
 PAIRS_FILE = "pairs.npz"
 OPTIONAL = ("train_config", "log_vars", "quantization", "exported_from", "ner_o_bias", "calibration",
             "pair_weight", "pairs", "relation_thresholds", "relation_thresholds_given", "relation_rule",
             "relation_single", "relations", "span_threshold", "spans", "pair_entities", "short_text_chars",
-            "short_texts")  # written only when set
+            "short_texts", "short_text_span_threshold", "restore_case", "casing")  # written only when set
 
 
 @dataclass
@@ -73,6 +75,9 @@ class Bundle:
     pair_entities: str | None = None  # "tags": with a span head, the pair head reads the tagging head's entities
     short_text_chars: int | None = None  # a text shorter than this gets its relations' types as labels (predictor.py)
     short_texts: dict | None = None  # how short_text_chars was chosen (experiments/headline_probe.py)
+    short_text_span_threshold: float | None = None  # with a span head, the span threshold of a short text
+    restore_case: bool | None = None  # all-lower and all-caps text re-cased for the encoder (casing.py)
+    casing: dict | None = None  # how restore_case was chosen (experiments/case_probe.py)
     extra: dict = field(default_factory=dict)
 
     @classmethod
@@ -92,20 +97,32 @@ class Bundle:
 
 
 
-def default_model_dir():
-    """The bundled model: ``$NERELPROC_MODEL``, the source tree's ``models/``, or the installed copy."""
+def default_model_dir(name=MODEL_NAME):
+    """A bundled model (the default one unless ``name``): for the default, ``$NERELPROC_MODEL``
+    first; then the source tree's ``models/``, or the installed copy."""
     candidates = [
-        Path(os.environ["NERELPROC_MODEL"]) if os.environ.get("NERELPROC_MODEL") else None,
-        Path(__file__).resolve().parents[2] / "models" / MODEL_NAME,  # a checkout (or pip install -e)
-        Path(sys.prefix) / "share" / "nerelproc" / "models" / MODEL_NAME,  # pip install . (data_files)
+        Path(os.environ["NERELPROC_MODEL"]) if os.environ.get("NERELPROC_MODEL") and name == MODEL_NAME else None,
+        Path(__file__).resolve().parents[2] / "models" / name,  # a checkout (or pip install -e)
+        Path(sys.prefix) / "share" / "nerelproc" / "models" / name,  # pip install . (data_files)
     ]
     for candidate in filter(None, candidates):
         if (candidate / CONFIG_FILE).exists():
             return candidate
     raise FileNotFoundError(
-        f"no bundled model found (models/{MODEL_NAME}); pass --model DIR "
+        f"no bundled model found (models/{name}); pass --model DIR "
         "(a directory written by `nerelproc export` or `nerelproc train`)"
     )
+
+
+def resolve_model(model=None):
+    """The directory of ``model``: a bundled model's name (``default``, ``fast``; None: the
+    default), or a model directory's path."""
+    if model is None or str(model) in BUNDLED:
+        return default_model_dir(BUNDLED[model or "default"])
+    if not Path(model).exists():
+        raise FileNotFoundError(f"model {model}: neither a bundled model ({', '.join(BUNDLED)}) "
+                                "nor a model directory")
+    return Path(model)
 
 
 def load_predictor(model_dir=None, backend="auto", threads=0, batch_windows=1, *, pair_head=True,
@@ -113,7 +130,7 @@ def load_predictor(model_dir=None, backend="auto", threads=0, batch_windows=1, *
     """The model in ``model_dir`` assembled into a ``Predictor``, once. ``pair_head`` and
     ``relation_head``: False leaves that head out (the CLS head alone; encoder states only);
     ``options``: the ``Predictor`` options (``tasks``, ``decode_tags``, ``o_bias``, ...)."""
-    model_dir = Path(model_dir) if model_dir else default_model_dir()
+    model_dir = resolve_model(model_dir)
     bundle = Bundle.load(model_dir)
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     heads = Heads.load(model_dir / "heads.npz")
@@ -160,7 +177,7 @@ def model_identity(model_dir=None):
 
     from nerelproc.io.files import file_sha256
 
-    model_dir = Path(model_dir) if model_dir else default_model_dir()
+    model_dir = resolve_model(model_dir)
     digest = hashlib.sha256()
     names = [CONFIG_FILE, "tokenizer.json", "heads.npz", PAIRS_FILE, RELATIONS_FILE, SPANS_FILE]
     for sub in ("ct2", "encoder"):

@@ -38,6 +38,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from nerelproc.io.document import Entity
+from nerelproc.runtime import casing
 from nerelproc.runtime.decoding import constrained_tags, uncertain_pairs
 from nerelproc.runtime.heads import combine_cls_partials, sigmoid
 from nerelproc.runtime.pairs import NO_PAIR, entity_token_spans, tag_spans, window_pair_logits, window_pairs
@@ -102,21 +103,26 @@ class Predictor:
     ``span_threshold`` and ``pair_entities`` (``"tags"``: with a span head, the pair head still
     reads the tagging head's entities; None: the predicted entities), ``short_text_chars`` (with a
     relation head, a text shorter than this many characters gets the types of its relations as
-    ``relation_types``, whatever the rule; None or 0: every text by the rule).
+    ``relation_types``, whatever the rule; None or 0: every text by the rule), with a span head
+    ``short_text_span_threshold`` (the span threshold of such a text, for its entities and the
+    relation head's; None: ``span_threshold``), ``restore_case``
+    (True: a text or line written all in lower case or all in capitals is re-cased for the encoder,
+    ``casing.restore_case``; offsets and entity texts still come from the text as given).
     """
 
     def __init__(self, tokenizer, heads, config, encode_batch, batch_windows=1, tasks=("ner", "cls"),
                  pair_head=None, workers=1, relation_head=None, *, decode_tags=constrained_tags, o_bias=None,
                  relation_thresholds=_BUNDLE, relation_thresholds_given=_BUNDLE, relation_rule=None,
                  relation_single=None, span_head=None, span_threshold=None, pair_entities=_BUNDLE,
-                 short_text_chars=_BUNDLE):
+                 short_text_chars=_BUNDLE, short_text_span_threshold=_BUNDLE, restore_case=_BUNDLE):
         self._parts = dict(tokenizer=tokenizer, heads=heads, config=config, encode_batch=encode_batch,
                            batch_windows=batch_windows, tasks=tasks, pair_head=pair_head, workers=workers,
                            relation_head=relation_head, decode_tags=decode_tags, o_bias=o_bias,
                            relation_thresholds=relation_thresholds,
                            relation_thresholds_given=relation_thresholds_given, relation_rule=relation_rule,
                            relation_single=relation_single, span_head=span_head, span_threshold=span_threshold,
-                           pair_entities=pair_entities, short_text_chars=short_text_chars)
+                           pair_entities=pair_entities, short_text_chars=short_text_chars,
+                           short_text_span_threshold=short_text_span_threshold, restore_case=restore_case)
         self.tokenizer = tokenizer
         self.heads = heads
         self.config = config
@@ -160,6 +166,13 @@ class Predictor:
             short_text_chars = getattr(config, "short_text_chars", None)
         # the CLS thresholds were tuned on whole documents; on a shorter text the relations decide alone
         self.short_text_chars = int(short_text_chars or 0) if self.relation_head is not None else 0
+        if short_text_span_threshold is _BUNDLE:
+            short_text_span_threshold = getattr(config, "short_text_span_threshold", None)
+        self.short_text_span_threshold = (self.span_threshold if span_head is None or short_text_span_threshold is None
+                                          else float(short_text_span_threshold))
+        if restore_case is _BUNDLE:
+            restore_case = getattr(config, "restore_case", None)
+        self.restore_case = bool(restore_case)
         self._assembled = True
 
     def __setattr__(self, name, value):
@@ -255,7 +268,7 @@ class Predictor:
                 yield document, k, states
 
     def _plan(self, text, given=None):
-        encoded = encode(self.tokenizer, text)
+        encoded = encode(self.tokenizer, casing.restore_case(text) if self.restore_case else text)
         windows = plan_windows(len(encoded.ids), self.config.max_length, self.config.stride)
         given_spans = None if given is None else entity_token_spans(given, encoded.offsets,
                                                                     list(self.scheme.entity_types))
@@ -295,6 +308,7 @@ class Predictor:
         if self.span_head is not None:
             if "ner" in self.tasks or decoded:
                 candidates = self._window_spans(document, window, states, (lo, hi) if not decoded else None)
+                threshold = self._span_threshold(document)
             if "ner" in self.tasks:
                 ner_piece = self._owned_spans(candidates, window, lo, hi)
         else:
@@ -314,7 +328,7 @@ class Predictor:
             if document.given is not None:
                 types, first, last, keys = self._given_in_window(document, window)
             elif self.span_head is not None:
-                types, first, last, keys = self._selected_in_window(window, candidates)
+                types, first, last, keys = self._selected_in_window(window, candidates, threshold)
             else:
                 types, first, last, keys = self._decoded_in_window(window, log_probs)
             shared = window_pairs(states, first, last)  # both heads read the same pairs and entity features
@@ -341,7 +355,7 @@ class Predictor:
         edges = slice(window.start, window.end)
         owned = (0, len(states)) if owned is None else owned
         return window_span_entities(self.span_head, states, can_start[edges], can_end[edges], owned,
-                                    min(FLOOR, self.span_threshold))
+                                    min(FLOOR, self.span_threshold, self.short_text_span_threshold))
 
     @staticmethod
     def _owned_spans(candidates, window, lo, hi):
@@ -350,10 +364,11 @@ class Predictor:
         owned = (first >= lo) & (first < hi)
         return types[owned], first[owned] + window.start, last[owned] + window.start, scores[owned]
 
-    def _selected_in_window(self, window, candidates):
+    def _selected_in_window(self, window, candidates, threshold=None):
         """``(types, first, last, keys)``: the span head's entities over the whole window (as
-        ``decode_spans`` selects them), keyed as ``_decoded_in_window``'s."""
-        types, first, last, _ = select_spans(candidates, self.span_threshold, self.span_head.max_width)
+        ``decode_spans`` selects them, over ``threshold``: the model's), keyed as ``_decoded_in_window``'s."""
+        threshold = self.span_threshold if threshold is None else threshold
+        types, first, last, _ = select_spans(candidates, threshold, self.span_head.max_width)
         keys = list(zip(types.tolist(), (first + window.start).tolist(), (last + window.start).tolist()))
         return types, first, last, keys
 
@@ -410,14 +425,19 @@ class Predictor:
         return Prediction(entities, scores, sorted(chosen), self.labels, relations)
 
     def span_entities(self, document, threshold=None):
-        """The span head's entities of an ``encode_documents`` result (``threshold``: the model's)."""
-        threshold = self.span_threshold if threshold is None else threshold
+        """The span head's entities of an ``encode_documents`` result (``threshold``: the model's
+        for a text of that length)."""
+        threshold = self._span_threshold(document) if threshold is None else threshold
         pieces = [piece for piece in document.ner_pieces if piece is not None]
         if not pieces:
             return []
         candidates = tuple(np.concatenate(column) for column in zip(*pieces))
         return decode_spans(candidates, threshold, document.encoded.offsets, document.text,
                             self.scheme.entity_types, self.span_head.max_width)
+
+    def _span_threshold(self, document):
+        short = len(document.text) < self.short_text_chars
+        return self.short_text_span_threshold if short else self.span_threshold
 
     def relations(self, document, entities):
         """``[(head, tail, label, probability)]`` over ``entities`` (the document's final list)."""

@@ -132,7 +132,7 @@ def window_span_entities(head, states, can_start, can_end, owned, floor=FLOOR):
     starts = starts[can_start[starts]]
     running = pool.copy()  # after step w: running[i] = max(pool[i..i + w])
     found = []
-    for w in range(head.max_width):
+    for w in range(min(head.max_width, n)):  # a window shorter than max_width holds no wider span
         if w:
             running[: n - w] = np.maximum(running[: n - w], pool[w:])
         first = starts[starts + w < n]

@@ -31,6 +31,9 @@ def checkpoint_interval(text):
 class TrainConfig:
     encoder: str = "default"
     init: str = ""  # a model directory written by train (encoder/) or export (ct2/): start from its weights
+    encoder_layers: int = 0  # keep only the encoder's first N layers (a smaller, faster student); 0: all
+    teacher: str = ""  # an exported model whose outputs the run learns from as well as the gold (distill.py)
+    distill: float = 0.5  # with a teacher: the weight of its outputs in each task's loss, the gold's 1 - distill
     tasks: tuple = ("ner", "cls")
     weighting: str = "uncertainty"  # or "fixed"
     weights: tuple = (1.0, 1.0)  # fixed weights (ner, cls)

@@ -172,6 +172,16 @@ def load_encoder(name):
     return model, hf_tokenizer, hf_tokenizer.cls_token_id, hf_tokenizer.sep_token_id
 
 
+def keep_first_layers(encoder, n):
+    """Cut a BERT-style encoder to its first ``n`` layers, in place (a student from its teacher)."""
+    layers = encoder.encoder.layer
+    if not 0 < n <= len(layers):
+        raise ValueError(f"the encoder has {len(layers)} layers: cannot keep {n}")
+    encoder.encoder.layer = nn.ModuleList(list(layers)[:n])
+    encoder.config.num_hidden_layers = n
+    return encoder
+
+
 def set_attention_dropout(encoder, p):
     """Dropout on the attention probabilities. At 0, scaled_dot_product_attention takes the fused
     kernel: a training step on 2 CPU cores ran 3x faster (fp32) and 5x (bf16) than at 0.1."""

@@ -3,9 +3,10 @@ exported model's frozen encoder, choose it on dev and add it to the model direct
 
 The encoder runs once over train and dev, window by window as ``annotate`` runs it. A train
 window's pairs are its gold entities (those whole in the window) labelled from the R-lines;
-a dev window's are the entities its NER tags decode to, as at annotation time. Loss: BCE on
-the pairs holding a relation and on 30% of the others, plus BCE on the document's max
-(``experiments/cls_pairs.py`` measured this recipe; reports/model_recipes.md, section 3).
+a dev window's are the entities its NER head finds (its tags, or with a span head its spans),
+as at annotation time. Loss: BCE on the pairs holding a relation and on 30% of the others, plus
+BCE on the document's max (``experiments/cls_pairs.py`` measured this recipe;
+reports/model_recipes.md, section 3).
 
 Every other epoch, dev's CLS probabilities are mixed with the pairs' at each weight of
 ``WEIGHTS`` (0: the CLS head alone) and thresholds are tuned as ``calibrate`` tunes them; the
@@ -146,6 +147,10 @@ def collect(predictor, documents, gold, progress=None, context=False):
                 surfaces = window_surfaces(document.text, state.encoded.offsets, first + start, last + start)
                 breaks = sentence_breaks(document.text, state.encoded.offsets[start : state.windows[k].end])
                 pairs.add(d, states, kinds, first, last, relations, surfaces, breaks)
+            elif predictor.span_head is not None:  # the entities annotate gives the pair head
+                window = state.windows[k]
+                candidates = predictor._window_spans(state, window, states)
+                pairs.add(d, states, *predictor._selected_in_window(window, candidates)[:3])
             else:
                 pairs.add(d, states, *predictor.window_entities(predictor.heads.ner_log_probs(states)))
         state = state or predictor._plan(document.text)  # an empty text has no window

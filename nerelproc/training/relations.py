@@ -214,7 +214,7 @@ def cls_score(predictions, gold, labels):
     return micro_macro(chosen.astype(float), gold, np.full(len(labels), 0.5))
 
 
-def train_relations(model_dir, train_docs, dev_docs, epochs=16, seed=0, threads=0, log=None):
+def train_relations(model_dir, train_docs, dev_docs, epochs=16, seed=0, threads=0, log=None, width=WIDTH):
     """Train, choose and tune on dev, and write ``relations.npz`` and the relation decisions
     into ``model_dir``. Returns what was chosen and measured (``Bundle.relations``)."""
     from tqdm import tqdm
@@ -236,7 +236,7 @@ def train_relations(model_dir, train_docs, dev_docs, epochs=16, seed=0, threads=
         heads[epoch], scores[epoch] = model.export(allowed), pair_f1(model, dev_set, allowed)
         log(f"  dev gold pairs micro-F1 at epoch {epoch}: {scores[epoch]:.4f}")
 
-    train_head(train_set, n_types, len(labels), epochs, seed, evaluate, log)
+    train_head(train_set, n_types, len(labels), epochs, seed, evaluate, log, width=width)
     epoch = max(scores, key=lambda e: (scores[e], -e))
     single = single_partner_labels((gold_relations(d)[0] for d in train_docs), labels, SINGLE_SHARE)
     floor = np.full(len(labels), FLOOR, np.float32)
@@ -269,7 +269,7 @@ def train_relations(model_dir, train_docs, dev_docs, epochs=16, seed=0, threads=
     bundle.relation_rule = rule
     bundle.relation_single = single
     bundle.relations = {
-        "epochs": epochs, "seed": seed, "epoch": epoch, "width": WIDTH, "single_share": SINGLE_SHARE,
+        "epochs": epochs, "seed": seed, "epoch": epoch, "width": width, "single_share": SINGLE_SHARE,
         "dev_gold_pairs_f1": {str(e): round(s, 4) for e, s in sorted(scores.items())},
         "thresholds": {name: {"mode": t[1], "cv": t[2]} for name, t in tuned.items()},
         "dev_relations_f1": measured, "rules": rules,

@@ -36,7 +36,9 @@ from nerelproc.training.config import CHECKPOINT, SetupError, checkpoint_interva
 from nerelproc.training.data import batches, frozen_layer_cache, make_examples
 from nerelproc.training.evaluate import evaluate, selection_score
 from nerelproc.training.from_bundle import is_bundle, load_bundle_encoder
-from nerelproc.training.model import JointModel, cls_loss, load_encoder, ner_loss, set_attention_dropout
+from nerelproc.training.distill import soft_cls_loss, soft_ner_loss, soft_tag_tensor, teacher_outputs
+from nerelproc.training.model import (JointModel, cls_loss, keep_first_layers, load_encoder, ner_loss,
+                                      set_attention_dropout)
 
 TIMED_STEPS = (1, 4)  # a step is timed from the end of a sitting's step 1 to that of step 4: step 1 warms up
 
@@ -61,6 +63,8 @@ class Trainer:
         self.checkpoint_interval = checkpoint_interval(config.checkpoint_every)
         seed_everything(config.seed)
         self.encoder, self.hf_tokenizer, self.cls_id, self.sep_id = initial_encoder(config)
+        if config.encoder_layers:
+            keep_first_layers(self.encoder, config.encoder_layers)
         if config.attention_dropout >= 0:
             set_attention_dropout(self.encoder, config.attention_dropout)
         self.tokenizer = ner_tokenizer(self.hf_tokenizer.backend_tokenizer)
@@ -72,6 +76,7 @@ class Trainer:
             docs, self.tokenizer, self.scheme, self.labels, config.max_length, config.stride or None
         )
         self.train, self.dev = make(train_docs), make(dev_docs)
+        self.teacher = teacher_outputs(config.teacher, self.train, config.threads) if config.teacher else None
         self.device = torch.device(
             ("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else config.device
         )
@@ -183,22 +188,32 @@ class Trainer:
         for row, (i, _, _) in enumerate(rows):
             doc_rows.setdefault(i, []).append(row)
         to = lambda t: t.to(self.device)  # noqa: E731
-        return to(input_ids), to(attention), to(tags), to(content), to(owned), lower, doc_rows
+        soft = None
+        if self.teacher is not None:
+            soft = soft_tag_tensor(self.teacher, [(i, w) for i, _, w in rows], length, n_channels, self.device)
+        return to(input_ids), to(attention), to(tags), to(content), to(owned), lower, doc_rows, soft
 
     def losses(self, indices):
         """``{task: loss}`` of one batch of training documents, for the tasks being trained."""
         c = self.config
-        input_ids, attention, tags, content, owned, lower, doc_rows = self._batch_tensors(indices)
+        input_ids, attention, tags, content, owned, lower, doc_rows, soft_tags = self._batch_tensors(indices)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=c.precision == "bf16"):
             states = self.model.states(input_ids, attention, lower)
         states = states.float()  # the heads and losses in fp32
         losses = {}
+        mix = lambda gold, taught: gold if taught is None else (1 - c.distill) * gold + c.distill * taught  # noqa: E731
         if "ner" in c.tasks:
-            losses["ner"] = ner_loss(self.model.ner_logits(states), tags, content)
+            logits = self.model.ner_logits(states)
+            taught = None if soft_tags is None else soft_ner_loss(logits, soft_tags, content)
+            losses["ner"] = mix(ner_loss(logits, tags, content), taught)
         if "cls" in c.tasks:
             logits = torch.stack([self.model.cls_logits(states[rows][owned[rows]]) for rows in doc_rows.values()])
             targets = torch.as_tensor(np.stack([self.train[i].target for i in doc_rows]), device=self.device)
-            losses["cls"] = cls_loss(logits, targets, c.cls_loss)
+            taught = None
+            if self.teacher is not None:
+                probs = torch.as_tensor(np.stack([self.teacher[i][1] for i in doc_rows]), device=self.device)
+                taught = soft_cls_loss(logits, probs, c.cls_loss)
+            losses["cls"] = mix(cls_loss(logits, targets, c.cls_loss), taught)
         return losses
 
     def _step(self, indices):
