@@ -190,6 +190,26 @@ def test_rerun_annotates_only_the_new_file(tiny_model, nerel_lines, tmp_path):
     assert {entry["model"] for entry in manifest(out)["files"].values()} == {manifest(out)["model"]["identity"]}
 
 
+def test_no_names_leaves_out_normal_forms_and_groups_and_counts_as_another_output(tiny_model, nerel_lines, tmp_path):
+    import shutil
+
+    from tiny_model import finding_entities
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    finding_entities(model)  # entities, so that names have something to name
+    feeds, out = tmp_path / "feeds", tmp_path / "out"
+    write_feeds(feeds, nerel_lines, {"a.jsonl": (0, 2)})
+    with_names = batch([feeds], out, model)
+    assert with_names.returncode == 0, with_names.stderr.decode()
+    records = [orjson.loads(line) for line in (out / "a.jsonl").read_bytes().splitlines()]
+    assert all(r["entities"] and "normal" in r and "groups" in r for r in records)
+    without = batch([feeds], out, model, "--no-names")
+    assert "1 annotated, 0 skipped" in without.stderr.decode(), without.stderr.decode()  # another output: redone
+    records = [orjson.loads(line) for line in (out / "a.jsonl").read_bytes().splitlines()]
+    assert all(r["entities"] and "normal" not in r and "groups" not in r for r in records)
+
+
 def test_an_unreadable_file_fails_alone_and_is_retried(tiny_model, nerel_lines, tmp_path):
     feeds, out = tmp_path / "feeds", tmp_path / "out"
     write_feeds(feeds, nerel_lines, {"a.jsonl": (0, 2), "b.jsonl.gz": (2, 5)})

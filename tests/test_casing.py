@@ -60,3 +60,25 @@ def test_the_predictor_encodes_the_re_cased_text_and_reports_offsets_into_the_te
         plain = predictor.predict([text])[0]
         assert [(e.type, e.spans) for e in as_written.entities] == [(e.type, e.spans) for e in plain.entities]
         assert (as_written.relation_scores == plain.relation_scores).all()
+
+
+def test_normal_forms_of_a_re_cased_text_get_their_capitals(tiny_model):
+    """The names step reads the re-cased text: «владимир путин» is named «Владимир Путин»."""
+    need("ctranslate2")
+    from nerelproc.io.document import Document, Entity
+    from nerelproc.io.readers import Record
+    from nerelproc.runtime.output import output_object
+    from nerelproc.runtime.predictor import Prediction
+
+    text = "вчера в москве встретились владимир путин и сергей шойгу. они обсудили новости."
+    span = lambda words: (text.index(words), text.index(words) + len(words))  # noqa: E731
+    entities = [Entity("PERSON", (span("владимир путин"),)), Entity("CITY", (span("москве"),))]
+    record = Record(1, Document("d1", text))
+    for cased, expected in ((None, {"владимир путин", "москва"}), (restore_case(text), {"Владимир Путин", "Москва"})):
+        obj = output_object(record, Prediction(entities, [], [], [], [], cased))
+        assert set(obj["normal"].values()) == expected
+        assert obj["entities"][0].endswith("\tвладимир путин")  # the entity's text is the text as given
+    predictor = loaded(tiny_model).with_options(restore_case=True)
+    assert predictor.predict([text])[0].cased_text == restore_case(text)
+    assert loaded(tiny_model).predict([text])[0].cased_text is None
+    assert predictor.predict(["Обычный текст, написанный как надо."])[0].cased_text is None

@@ -48,6 +48,7 @@ class ByteSize(click.ParamType):
                    "0: all cores, shared out among the workers.")
 @click.option("--scores", is_flag=True, help="Also write relation_scores.")
 @click.option("--keep-input", is_flag=True, help="Keep the input's annotations (input_entities, input_relations, input_links).")
+@click.option("--no-names", "no_names", is_flag=True, help="Leave out the entities' normal forms and groups (normal, groups).")
 @click.option("--ignore-model-change", is_flag=True,
               help="Do not re-annotate files done with another model or other --scores/--keep-input/--backend.")
 @click.option("--checksum", is_flag=True,
@@ -61,8 +62,8 @@ class ByteSize(click.ParamType):
               help="Leave for a later run the inputs modified less than SECONDS ago (still being written).")
 @click.option("--dry-run", is_flag=True, help="Only say which files would be annotated, and why.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def batch(inputs, out_dir, model, backend, batch_size, buffer, threads, scores, keep_input, ignore_model_change,
-          checksum, dask_spec, part_size, min_age, dry_run, quiet):
+def batch(inputs, out_dir, model, backend, batch_size, buffer, threads, scores, keep_input, no_names,
+          ignore_model_change, checksum, dask_spec, part_size, min_age, dry_run, quiet):
     """Annotate the new and changed *.jsonl / *.jsonl.gz files of INPUTS (folders, searched
     recursively; quoted globs; files) into OUT_DIR, incrementally: OUT_DIR/manifest.json says
     what was done with which model, and a rerun annotates only new or changed inputs."""
@@ -75,7 +76,7 @@ def batch(inputs, out_dir, model, backend, batch_size, buffer, threads, scores, 
     say = lambda message: click.echo(f"nerelproc batch: {message}", err=True)  # noqa: E731
     try:
         result = run_batch(inputs, out_dir, model, backend=backend, threads=threads, batch_size=batch_size,
-                           buffer=buffer, scores=scores, keep_input=keep_input,
+                           buffer=buffer, scores=scores, keep_input=keep_input, names=not no_names,
                            ignore_model_change=ignore_model_change, checksum=checksum, dask=dask_spec,
                            part_size=part_size, min_age=min_age, progress=not quiet, dry_run=dry_run)
     except Locked as error:

@@ -358,7 +358,7 @@ class BatchResult:
 
 
 def run_batch(inputs, out_dir, model=None, *, backend="auto", threads=0, batch_size=1, buffer=256,
-              scores=False, keep_input=False, ignore_model_change=False, checksum=False, dask=None,
+              scores=False, keep_input=False, names=True, ignore_model_change=False, checksum=False, dask=None,
               part_size=DEFAULT_PART_SIZE, min_age=0, progress=False, report=None, dry_run=False):
     """Annotate the new and changed feed files of ``inputs`` into ``out_dir``; see the module doc.
 
@@ -380,7 +380,7 @@ def run_batch(inputs, out_dir, model=None, *, backend="auto", threads=0, batch_s
     if not (model_dir / "nerelproc.json").is_file():
         raise FileNotFoundError(f"{model_dir} is not a model directory (no nerelproc.json)")
     settings = Settings(model_dir, model_identity(model_dir), backend,
-                        Options(buffer=buffer, scores=scores, keep_input=keep_input), batch_size, threads)
+                        Options(buffer=buffer, scores=scores, keep_input=keep_input, names=names), batch_size, threads)
     result = BatchResult(files=len(files))
     with out_dir_lock(out_dir):
         manifest = Manifest(out_dir)

@@ -29,7 +29,8 @@ def output_object(record, prediction, scores=False, keep_input=False, names=True
                         for n, (head, tail, label, _) in enumerate(prediction.relations, 1)]
     obj["relation_types"] = prediction.relation_types
     if names:
-        obj["normal"], obj["groups"] = annotate_names(document.text, entities)
+        # a re-cased text gives the names their capitals back («владимира путина» → «Владимир Путин»)
+        obj["normal"], obj["groups"] = annotate_names(prediction.cased_text or document.text, entities)
     if scores:
         obj["relation_scores"] = {
             label: round(float(score), 4) for label, score in zip(prediction.labels, prediction.relation_scores)

@@ -58,6 +58,7 @@ class Prediction:
     relation_types: list  # names over the thresholds
     labels: list  # the names of relation_scores' entries
     relations: list = field(default_factory=list)  # [(head, tail, label, probability)]: indices into entities
+    cased_text: str | None = None  # the text re-cased for the encoder (casing.py), None when read as given
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class _DocumentState:
         self.span_edges = None  # with a span head: (can_start, can_end) per token (spans.span_edges)
         self.cls_partials = [None] * len(windows)
         self.pair_logits = None  # with a pair head: the max over the windows' pairs [labels]
+        self.cased_text = None  # with restore_case, the re-cased text the encoder read, if it differs
 
 
 class Predictor:
@@ -268,11 +270,13 @@ class Predictor:
                 yield document, k, states
 
     def _plan(self, text, given=None):
-        encoded = encode(self.tokenizer, casing.restore_case(text) if self.restore_case else text)
+        cased = casing.restore_case(text) if self.restore_case else text
+        encoded = encode(self.tokenizer, cased)
         windows = plan_windows(len(encoded.ids), self.config.max_length, self.config.stride)
         given_spans = None if given is None else entity_token_spans(given, encoded.offsets,
                                                                     list(self.scheme.entity_types))
         document = _DocumentState(text, encoded, windows, self.scheme.channels, given, given_spans)
+        document.cased_text = None if cased is text else cased
         if self.span_head is not None:
             document.span_edges = span_edges(text, encoded.offsets)
         return document
@@ -422,7 +426,7 @@ class Predictor:
             relations = [r for r in relations if r[2] in chosen]
         else:  # "union": a relation found adds its type to the labels
             chosen |= {r[2] for r in relations}
-        return Prediction(entities, scores, sorted(chosen), self.labels, relations)
+        return Prediction(entities, scores, sorted(chosen), self.labels, relations, document.cased_text)
 
     def span_entities(self, document, threshold=None):
         """The span head's entities of an ``encode_documents`` result (``threshold``: the model's
