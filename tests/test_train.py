@@ -276,6 +276,7 @@ def test_init_from_an_exported_int8_model(tiny, tiny_model, tmp_path):
     assert (tmp_path / "run" / "best" / "heads.npz").exists()
     again = export(tmp_path / "run", tmp_path / "again")
     assert load_predictor(again, backend="ct2").predict(texts[:1])
+    assert b"\n" not in (again / "tokenizer.json").read_bytes().strip()  # written unindented
 
 
 def test_init_refuses_what_is_not_a_model(tiny, tmp_path):
