@@ -75,7 +75,7 @@ def main():
     args = parser.parse_args()
 
     import distributed  # noqa: F401  (pip install 'nerelproc[dask]')
-    from nerelproc.jobs.batch_manifest import cpu_model
+    from nerelproc.machine import cpu_model
 
     texts = [json.loads(line) for line in open(Path(args.data) / "jsonl" / "test.jsonl", encoding="utf-8")]
     texts = [{"id": t["id"], "text": t["text"]} for t in texts][: args.docs or None]

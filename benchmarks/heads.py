@@ -21,7 +21,6 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from nerelproc.io.readers import read_documents
+from nerelproc.machine import cpu_model
 from nerelproc.runtime import pairs as this_pairs
 from nerelproc.runtime import relations as this_relations
 from nerelproc.runtime.bundle import PAIRS_FILE, load_predictor
@@ -131,14 +131,6 @@ def commit(checkout):
     return head + (" + changes" if run("status", "--porcelain", "--untracked-files=no").stdout.strip() else "")
 
 
-def cpu_name():
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-        return next(line.split(":", 1)[1].strip() for line in lines if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return platform.processor() or platform.machine()
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default=str(ROOT / "models" / "nerel-e5-small-int8"))
@@ -178,7 +170,7 @@ def main():
                 "the passes, one BLAS thread)",
         "data": f"{Path(args.data).name} ({len(documents)} documents, {sum(len(c[3]) for c in cached)} windows)",
         "model": Path(args.model).name,
-        "cpu": f"{cpu_name()}, {os.cpu_count()} cores",
+        "cpu": f"{cpu_model()}, {os.cpu_count()} cores",
         "repeat": args.repeat,
     }
     for name in checkouts:

@@ -15,12 +15,13 @@ compared on). Needs natasha (the train extra) for its row.
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from nerelproc.machine import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("default", "fast")
@@ -82,7 +83,7 @@ def main():
     records = [json.loads(line) for line in args.gold.read_text("utf-8").splitlines() if line.strip()]
     chars = sum(len(r["text"]) for r in records)
     result = {"data": str(args.gold.name), "documents": len(records), "characters": chars, "threads": args.threads,
-              "cpu": platform.processor() or platform.machine(), "rounds": args.rounds, "systems": {}}
+              "cpu": cpu_model(), "rounds": args.rounds, "systems": {}}
     with tempfile.TemporaryDirectory() as tmp:
         texts = Path(tmp) / "texts.jsonl"
         texts.write_text("".join(json.dumps({"id": r["id"], "text": r["text"]}, ensure_ascii=False) + "\n"

@@ -46,11 +46,12 @@ from nerelproc.io.files import file_sha256
 from nerelproc.io.readers import is_gzip
 from nerelproc.jobs.annotate import Options, annotate_records
 from nerelproc.jobs.batch_dask import MissingExtra, check_spec, require_distributed, run_dask  # noqa: F401
-from nerelproc.jobs.batch_manifest import (Manifest, cpu_model, iso, now_iso, one_line, record_failure,  # noqa: F401
+from nerelproc.jobs.batch_manifest import (Manifest, iso, now_iso, one_line, record_failure,  # noqa: F401
                                            record_success, without_timings)
 from nerelproc.jobs.exits import EXIT_FATAL, EXIT_LOCKED, EXIT_OK, EXIT_SOME_FAILED, UsageError  # noqa: F401
 from nerelproc.jobs.lock import Locked, exclusive_lock  # noqa: F401
 from nerelproc.jobs.resume import Stats, open_output, output_identity, output_options
+from nerelproc.machine import cpu_model
 
 LOCK_NAME = ".lock"
 DEFAULT_PART_SIZE = 4 << 20  # Dask mode: split a file into line ranges of about this many bytes

@@ -30,7 +30,8 @@ from pathlib import Path
 
 import orjson
 
-from nerelproc.jobs.batch_manifest import cpu_model, record_failure, record_success
+from nerelproc.jobs.batch_manifest import record_failure, record_success
+from nerelproc.machine import cpu_model
 from nerelproc.jobs.exits import UsageError
 
 PARTS_DIR = ".nerelproc-parts"  # finished line ranges, until their file is assembled

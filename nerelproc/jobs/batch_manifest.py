@@ -7,7 +7,6 @@ CPUs and hosts that did it, and when. A rerun reads it to decide what to do agai
 ``batch.py`` (one process) and ``batch_dask.py`` (Dask workers) record through here.
 """
 
-import platform
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -100,18 +99,6 @@ def record_failure(f, error, manifest, result, report, started):
     }
     manifest.save(force=False)
     result.failed.append(f.rel)
-
-
-def cpu_model():
-    """What CTranslate2 picks its kernels by, roughly: the CPU's model name."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as file:
-            for line in file:
-                if line.lower().startswith(("model name", "cpu model")):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
 
 
 def iso(timestamp):

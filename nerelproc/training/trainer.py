@@ -11,7 +11,6 @@ int8 model in ``from_bundle``.
 
 import hashlib
 import json
-import platform
 import re
 import sys
 import time
@@ -25,6 +24,7 @@ from tqdm import tqdm
 from nerelproc.evaluation.score import headline
 from nerelproc.io import schema
 from nerelproc.io.writers import dumps_line
+from nerelproc.machine import cpu_model
 from nerelproc.runtime.bundle import Bundle
 from nerelproc.runtime.heads import Heads
 from nerelproc.runtime.predictor import Predictor
@@ -466,12 +466,7 @@ def _duration(seconds):
 
 def describe_cpu(device):
     """The processor, torch's CPU capability, native bf16 or not, threads: what sets the step time."""
-    name = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as file:
-            name = next((line.split(":", 1)[1].strip() for line in file if line.startswith("model name")), name)
-    except OSError:
-        pass
+    name = cpu_model()
     try:
         capability = torch.backends.cpu.get_cpu_capability()
     except AttributeError:
