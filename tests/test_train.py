@@ -361,3 +361,28 @@ def test_train_rejects_a_bad_checkpoint_interval():
     arguments = ["train", "--train", "t", "--dev", "d", "-o", "o", "--checkpoint-every", "10 min"]
     result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 2 and "checkpoint-every" in result.output
+
+
+def test_recased_writes_a_share_of_documents_in_one_case_without_moving_offsets(tiny):
+    from nerelproc.training.data import recased
+
+    docs = tiny["train"]
+    out, counts = recased(docs, 0.4, seed=13)
+    assert counts == {"lower": 2, "upper": 2}
+    assert out == recased(docs, 0.4, seed=13)[0]  # the seed decides which
+    changed = [(a, b) for a, b in zip(docs, out) if a.text != b.text]
+    assert sorted(b.text == a.text.lower() for a, b in changed) == [False, False, True, True]
+    for before, after in changed:
+        assert after.entities == before.entities and after.relations == before.relations
+        for entity in after.entities:
+            assert entity.surface(after.text).lower() == entity.surface(before.text).lower()
+    assert recased(docs, 0.0, seed=13) == (docs, {"lower": 0, "upper": 0})
+    with pytest.raises(ValueError, match="from 0 to 1"):
+        recased(docs, 1.5, seed=13)
+
+
+def test_recase_option_trains_on_the_recased_documents(tiny, tmp_path):
+    trainer = Trainer(config(tiny, recase=1.0), tiny["train"][:4], tiny["dev"][:2], tmp_path)
+    texts = [example.document.text for example in trainer.train]
+    assert [text == original.text.lower() for text, original in zip(texts, tiny["train"][:4])].count(True) == 2
+    assert [text == original.text.upper() for text, original in zip(texts, tiny["train"][:4])].count(True) == 2

@@ -63,6 +63,9 @@ class OldSpellings(click.Option):
 @click.option("--checkpoint-every", default="10m", show_default=True,
               help="Checkpoint within an epoch every N steps (200) or every so much wall time (10m, 90s, 1h); "
                    "0: after each epoch only. A killed run loses at most this much work.")
+@click.option("--recase", default=0.0, type=click.FloatRange(0, 1), show_default=True,
+              help="Share of the training documents written in one case for the run, half lower-cased, "
+                   "half upper-cased (drawn with --seed): a model that reads text without its capitals.")
 @click.option("--max-train-docs", default=0, help="Train on the first N documents only (0: all): trial runs, timing.")
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT from its last checkpoint, "
               "within an epoch where one was written there.")

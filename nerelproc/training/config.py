@@ -53,6 +53,7 @@ class TrainConfig:
     warmup: float = 0.06  # share of all steps
     threads: int = 0  # 0: torch's default
     max_train_docs: int = 0  # 0: all (small values are for tests)
+    recase: float = 0.0  # share of training documents re-cased: half lower-cased, half upper-cased (data.recased)
     device: str = "auto"  # "auto": cuda when available, else cpu
     cache_dir: str = ""  # where frozen-layer outputs are kept between runs ("" : in memory only)
     precision: str = "fp32"  # or "bf16": autocast the forward (weights and optimiser stay fp32)

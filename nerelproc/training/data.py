@@ -3,7 +3,7 @@ and the cache of the frozen layers' outputs (kept on disk, keyed by a hash of th
 
 import hashlib
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +43,28 @@ def make_examples(documents, tokenizer, scheme, labels, max_length, stride):
             )
         )
     return examples
+
+
+def recased(documents, share, seed):
+    """The documents with a share of them, drawn with ``seed``, written in one case: half of that
+    share lower-cased, half upper-cased, so that the model also learns from text without its
+    capitals (feeds, transcripts, headlines). ``str.lower``/``str.upper`` keep every offset of
+    Russian and Latin text; a document whose length they would change ("ß" -> "SS") stays as it is.
+    Returns the new list and how many documents were lower- and upper-cased."""
+    if not 0 <= share <= 1:
+        raise ValueError(f"recase share {share}: a number from 0 to 1")
+    rng = np.random.default_rng(seed)
+    drawn = rng.permutation(len(documents))[: round(share * len(documents))]
+    case = {int(i): (str.lower if k % 2 == 0 else str.upper) for k, i in enumerate(drawn)}
+    out, counts = [], {"lower": 0, "upper": 0}
+    for i, document in enumerate(documents):
+        change = case.get(i)
+        text = change(document.text) if change else document.text
+        if change and len(text) == len(document.text):
+            document = replace(document, text=text)
+            counts[change.__name__] += 1
+        out.append(document)
+    return out, counts
 
 
 def batches(examples, batch_windows, rng):

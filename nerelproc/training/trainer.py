@@ -33,7 +33,7 @@ from nerelproc.runtime.windows import ner_tokenizer, window_inputs
 from nerelproc.training.calibration import set_decisions
 from nerelproc.training.checkpoints import load_checkpoint, rewrite_metrics_log, save_checkpoint, seed_everything
 from nerelproc.training.config import CHECKPOINT, SetupError, checkpoint_interval
-from nerelproc.training.data import batches, frozen_layer_cache, make_examples
+from nerelproc.training.data import batches, frozen_layer_cache, make_examples, recased
 from nerelproc.training.evaluate import evaluate, selection_score
 from nerelproc.training.from_bundle import is_bundle, load_bundle_encoder
 from nerelproc.training.distill import soft_cls_loss, soft_ner_loss, soft_tag_tensor, teacher_outputs
@@ -72,6 +72,9 @@ class Trainer:
         self.scheme = TagScheme(self.entity_types, config.layers)
         if config.max_train_docs:
             train_docs = train_docs[: config.max_train_docs]
+        if config.recase:
+            train_docs, counts = recased(train_docs, config.recase, config.seed)
+            self.log(f"train: {counts['lower']} training documents lower-cased, {counts['upper']} upper-cased")
         make = lambda docs: make_examples(  # noqa: E731
             docs, self.tokenizer, self.scheme, self.labels, config.max_length, config.stride or None
         )
