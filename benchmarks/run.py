@@ -111,13 +111,13 @@ def cli(*args):
 
 
 def with_decisions(original, model, out_dir):
-    """The fp32 original (links to its files) with the shipped model's decisions (CLS thresholds,
-    the decoder's O bias; `nerelproc calibrate` may have retuned them on the int8 model): int8 vs
-    fp32 then compares the weights alone."""
-    from nerelproc.runtime.bundle import CONFIG_FILE, Bundle
-    from nerelproc.training.calibration import copy_decisions
-
-    from nerelproc.runtime.bundle import PAIRS_FILE
+    """The fp32 original (links to its files) with the shipped model's heads added on the frozen
+    encoder (span, pair and relation heads) and every decision (thresholds, O bias, short texts,
+    casing; `nerelproc calibrate` may have retuned them on the int8 model): int8 vs fp32 then
+    compares the encoder's weights alone."""
+    from nerelproc.runtime.bundle import CONFIG_FILE, OPTIONAL, PAIRS_FILE, Bundle
+    from nerelproc.runtime.relations import RELATIONS_FILE
+    from nerelproc.runtime.spans import SPANS_FILE
 
     target = Path(out_dir) / "fp32"
     target.mkdir()
@@ -125,10 +125,12 @@ def with_decisions(original, model, out_dir):
         if path.name != CONFIG_FILE:
             (target / path.name).symlink_to(path.resolve())
     bundle, shipped = Bundle.load(original), Bundle.load(model)
-    copy_decisions(bundle, shipped)
-    if shipped.pair_weight and (Path(model) / PAIRS_FILE).exists():  # the same pair head on fp32 states
-        (target / PAIRS_FILE).symlink_to((Path(model) / PAIRS_FILE).resolve())
-        bundle.pair_weight, bundle.pairs = shipped.pair_weight, shipped.pairs
+    bundle.thresholds, bundle.thresholds_tuning = shipped.thresholds, shipped.thresholds_tuning
+    for name in set(OPTIONAL) - {"train_config", "log_vars", "quantization", "exported_from"}:
+        setattr(bundle, name, getattr(shipped, name))
+    for name in (SPANS_FILE, PAIRS_FILE, RELATIONS_FILE):  # the same heads, on fp32 states
+        if (Path(model) / name).exists() and not (target / name).exists():
+            (target / name).symlink_to((Path(model) / name).resolve())
     bundle.save(target)
     return target
 
