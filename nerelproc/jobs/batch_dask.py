@@ -31,8 +31,8 @@ from pathlib import Path
 import orjson
 
 from nerelproc.jobs.batch_manifest import record_failure, record_success
-from nerelproc.machine import cpu_model
 from nerelproc.jobs.exits import UsageError
+from nerelproc.machine import cpu_model
 
 PARTS_DIR = ".nerelproc-parts"  # finished line ranges, until their file is assembled
 INSTALL_HINT = "pip install 'nerelproc[dask]'"

@@ -55,14 +55,14 @@ def recased(documents, share, seed):
         raise ValueError(f"recase share {share}: a number from 0 to 1")
     rng = np.random.default_rng(seed)
     drawn = rng.permutation(len(documents))[: round(share * len(documents))]
-    case = {int(i): (str.lower if k % 2 == 0 else str.upper) for k, i in enumerate(drawn)}
+    case = {int(i): ("lower" if k % 2 == 0 else "upper") for k, i in enumerate(drawn)}
     out, counts = [], {"lower": 0, "upper": 0}
     for i, document in enumerate(documents):
-        change = case.get(i)
-        text = change(document.text) if change else document.text
-        if change and len(text) == len(document.text):
-            document = replace(document, text=text)
-            counts[change.__name__] += 1
+        if i in case:
+            text = getattr(document.text, case[i])()
+            if len(text) == len(document.text):
+                document = replace(document, text=text)
+                counts[case[i]] += 1
         out.append(document)
     return out, counts
 
