@@ -355,3 +355,19 @@ def test_a_run_is_recorded_when_it_finishes_and_outlives_its_folder(synthetic_gr
                         calls.append((Path(out).name, resume)))
     run_grid(grid, log=lambda message: None, retrain_unkept=True)
     assert calls == [("ner-only-s1", False)]
+
+
+@pytest.mark.parametrize("grid_file", ["grid.json", "grid_full.json"])
+def test_a_grids_records_are_not_ignored_by_git(grid_file):
+    # the records are what outlives the machine: an ignore rule would drop them from every commit
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    grid = Grid(ROOT / "experiments" / "multitask" / grid_file)
+    records = [grid.table, grid.report, stored_path(grid.kept, "joint-uncertainty-s1"), grid.figures / "scatter.png"]
+    ignored = subprocess.run(["git", "check-ignore", *map(str, records)], cwd=ROOT, capture_output=True, text=True)
+    assert ignored.returncode == 1, f"ignored by git: {ignored.stdout}"
+    run_folder = subprocess.run(["git", "check-ignore", "-q", str(grid.run_dir("joint-uncertainty", 1))], cwd=ROOT)
+    assert run_folder.returncode == 0  # run folders (checkpoints) stay out of git
