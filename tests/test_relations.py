@@ -183,8 +183,12 @@ def test_a_model_s_single_partner_labels_keep_one_pair_per_argument(tiny_model, 
     single = loaded(model_dir).predict(texts)
     heads = lambda p: [(h, label) for h, _, label, _ in p.relations]
     assert any(len(set(heads(p))) < len(heads(p)) for p in free)  # without it, a head has several tails
+    assert sum(len(set(heads(s))) == len(heads(s)) for s in single) > sum(len(set(heads(f))) == len(heads(f))
+                                                                        for f in free)
     for f, s in zip(free, single):
-        assert len(set(heads(s))) == len(heads(s)) and set(heads(s)) == set(heads(f))
+        assert set(heads(s)) == set(heads(f))
+        # a head keeps its best-scored pair only; pairs tied with it stand too (the int8 kernels
+        # of some CPUs give two pairs of the tiny model the same logit), as `best_partner_only` says
         best = {}
         for h, t, label, probability in f.relations:
             best[h, label] = max(probability, best.get((h, label), 0.0))
