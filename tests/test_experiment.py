@@ -120,7 +120,7 @@ def test_grid_runs_run_by_run_and_reports(grid_runs):
         assert line.startswith(f"**{name}: {words}** (joint vs {single}: ")
         assert f"bootstrap p = {fmt(boot['p'], 3)}" in line
     assert "## int8 vs fp32" in report and "Not measured yet" in report
-    assert "## Inference cost" in report and "Training cost of what a deployment needs: cls-only + ner-only = " in report
+    assert "## Inference cost" in report and "cls-only + ner-only = " in report and "Training cost of what a deployment needs, on " in report
     errors = report.split("### NER errors by kind")[1].split("## ")[0]
     assert "| joint | 1 |" in errors and "| ner-only | 1 |" in errors and "cls-only |" not in errors
     assert "joint minus ner-only, entities per kind: exact " in errors

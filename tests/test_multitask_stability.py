@@ -224,6 +224,25 @@ def test_the_report_gives_the_verdicts_and_the_stability_with_three_seeds(synthe
     assert "Finished runs: 9 of 9. None missing." in report
 
 
+def test_times_are_compared_between_runs_on_one_cpu_only(synthetic_grid):
+    grid = synthetic_grid
+    rows = read_table(grid.table)
+    for row in rows:  # seed 1 on a slow CPU; the others on a fast one, joint as long as one single-task run
+        slow = str(row["seed"]) == "1"
+        row.update(cpus="Slow CPU" if slow else "Fast CPU", train_seconds=900.0 if slow else 100.0,
+                   seconds_per_epoch=90.0 if slow else 10.0)
+    with open(grid.table, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    analyse(grid)
+    timing = grid.report.read_text().split("## Timing")[1].split("## Plots")[0]
+    assert "| joint | Fast CPU | 2 | 10.0 | 100 | 200 |" in timing
+    assert "| joint | Slow CPU | 1 | 90.0 | 900 | 900 |" in timing
+    assert "on Fast CPU: cls-only + ner-only = 200 s; one joint model: joint 100 s (0.50×)" in timing
+    assert "on Slow CPU: cls-only + ner-only = 1800 s; one joint model: joint 900 s (0.50×)" in timing
+
+
 def test_the_verdict_turns_when_the_data_does(synthetic_grid):
     grid = synthetic_grid
     gold = load_documents(grid.data("test"))

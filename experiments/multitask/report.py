@@ -617,30 +617,52 @@ def seed_test_section(grid, groups, results):
               "single-task run whose test predictions are kept." + "".join(f" {w}" for w in waits) + "\n")
 
 
+def run_cpu(run):
+    """The CPU a run trained on ("unknown" for runs recorded before the table named it)."""
+    return str(run.row.get("cpus") or "unknown")
+
+
+def by_cpu(runs):
+    """``{cpu: [runs]}``: times compare only between runs on one kind of CPU."""
+    groups = {}
+    for run in runs:
+        groups.setdefault(run_cpu(run), []).append(run)
+    return groups
+
+
 def timing_table(groups):
+    """Seconds per configuration and CPU: a mean over runs on different CPUs would be no one's time."""
     rows = []
     for name, runs in groups.items():
-        per_epoch, total = mean_std(r.row["seconds_per_epoch"] for r in runs), [r.row["train_seconds"] for r in runs]
-        hosts = sorted({h for r in runs for h in str(r.row["hosts"]).split(";") if h})
-        rows.append([name, len(runs), fmt(per_epoch[0], 1), fmt(np.mean(total) if total else None, 0),
-                     fmt(sum(total), 0), fmt(mean_std(r.row["epochs_run"] for r in runs)[0], 1),
-                     ", ".join(hosts) or "—"])
-    return md_table(["configuration", "runs", "s/epoch (mean)", "train s per run (mean)", "train s (all seeds)",
-                     "epochs run (mean)", "hosts"], rows)
+        for cpu, same in by_cpu(runs).items():
+            per_epoch, total = mean_std(r.row["seconds_per_epoch"] for r in same), [r.row["train_seconds"] for r in same]
+            hosts = sorted({h for r in same for h in str(r.row["hosts"]).split(";") if h})
+            rows.append([name, cpu, len(same), fmt(per_epoch[0], 1), fmt(np.mean(total) if total else None, 0),
+                         fmt(sum(total), 0), fmt(mean_std(r.row["epochs_run"] for r in same)[0], 1),
+                         ", ".join(hosts) or "—"])
+    return md_table(["configuration", "CPU", "runs", "s/epoch (mean)", "train s per run (mean)",
+                     "train s (all seeds)", "epochs run (mean)", "hosts"], rows)
 
 
 def training_cost_line(grid, groups):
-    """One joint model vs the single-task models it replaces, in mean training seconds per run."""
+    """One joint model vs the single-task models it replaces, in mean training seconds per run,
+    on each CPU that trained all of them."""
     singles = sorted({spec["single"] for spec in grid.spec["comparisons"].values()})
-    mean_seconds = {name: mean_std(r.row["train_seconds"] for r in runs)[0] for name, runs in groups.items()}
-    if any(math.isnan(mean_seconds.get(name, math.nan)) for name in singles):
-        return ""
-    separate = sum(mean_seconds[name] for name in singles)
-    parts = [f"{joint} {mean_seconds[joint]:.0f} s ({mean_seconds[joint] / separate:.2f}×)"
-             for joint in dict.fromkeys(j for spec in grid.spec["comparisons"].values() for j in spec["joint"])
-             if not math.isnan(mean_seconds.get(joint, math.nan))]
-    return (f"\nTraining cost of what a deployment needs: {' + '.join(singles)} = {separate:.0f} s; "
-            f"one joint model: {', '.join(parts) or 'not measured'}.\n")
+    joints = list(dict.fromkeys(j for spec in grid.spec["comparisons"].values() for j in spec["joint"]))
+    cpus = dict.fromkeys(run_cpu(r) for runs in groups.values() for r in runs)
+    lines = []
+    for cpu in cpus:
+        mean_seconds = {name: mean_std(r.row["train_seconds"] for r in runs if run_cpu(r) == cpu)[0]
+                        for name, runs in groups.items()}
+        if any(math.isnan(mean_seconds.get(name, math.nan)) for name in singles):
+            continue
+        separate = sum(mean_seconds[name] for name in singles)
+        parts = [f"{joint} {mean_seconds[joint]:.0f} s ({mean_seconds[joint] / separate:.2f}×)"
+                 for joint in joints if not math.isnan(mean_seconds.get(joint, math.nan))]
+        if parts:
+            lines.append(f"\nTraining cost of what a deployment needs, on {cpu}: {' + '.join(singles)} = "
+                         f"{separate:.0f} s; one joint model: {', '.join(parts)}.\n")
+    return "".join(lines)
 
 
 def comparison_table(results):
@@ -797,7 +819,7 @@ def speed_section(path):
 
 
 def runs_table(runs):
-    columns = ["run", "hosts", "best_epoch", "epochs_run", "seconds_per_epoch", "test_ner_f1", "test_cls_micro_f1",
+    columns = ["run", "cpus", "best_epoch", "epochs_run", "seconds_per_epoch", "test_ner_f1", "test_cls_micro_f1",
                "test_cls_macro_f1", "sigma_ner", "sigma_cls", "config_matches_grid"]
 
     def cell(run, column):
@@ -900,8 +922,9 @@ def analyse(grid, grid_arg=None):
         "## Timing",
         "",
         timing_table(groups) + training_cost_line(grid, groups),
-        "Seconds per epoch are training only; train seconds add dev evaluation. Runs on different hosts or "
-        "thread counts are not comparable in time: see the hosts column and the run table.",
+        "Seconds per epoch are training only; train seconds add dev evaluation. Runs on different CPUs are "
+        "not comparable in time, so each CPU has its own rows; a run that shared its cores with other work is "
+        "slower than its CPU's others (the run table has each run's time).",
         "",
         "## Plots",
         "",

@@ -29,7 +29,7 @@ from nerelproc.evaluation.score import HEADLINE, HEADLINE_LABELS, dig
 # (table column, label, path into a score_documents dict)
 METRICS = tuple((f"test_{name}_f1", HEADLINE_LABELS[name], path) for name, path in HEADLINE.items())
 COLUMNS = (
-    "run", "config", "seed", "hosts", "device", "threads", "best_epoch", "epochs_run", "seconds_per_epoch",
+    "run", "config", "seed", "hosts", "cpus", "device", "threads", "best_epoch", "epochs_run", "seconds_per_epoch",
     "train_seconds", "setup_seconds", *(column for column, _, _ in METRICS), "dev_selection",
     "sigma_ner", "sigma_cls", "config_matches_grid", "finished",
 )
@@ -217,11 +217,14 @@ def _check_same_config(out, config):
 
 
 def where():
-    """Where this sitting runs: host, what torch sees, the code's git head."""
+    """Where this sitting runs: host, CPU model, what torch sees, the code's git head."""
     import torch
+
+    from nerelproc.machine import cpu_model
 
     return {
         "host": socket.gethostname(),
+        "cpu": cpu_model(),
         "cuda_available": bool(torch.cuda.is_available()),
         "torch": torch.__version__,
         "git": _git_head(),
@@ -281,6 +284,8 @@ def run_row(grid, name, seed):
         "config": name,
         "seed": seed,
         "hosts": ";".join(dict.fromkeys(s["host"] for s in sittings)) or "unknown",
+        # host names say little on rented machines ("vm"); the CPU says what a second is worth
+        "cpus": ";".join(dict.fromkeys(s.get("cpu") or "unknown" for s in sittings)) or "unknown",
         "device": ";".join(dict.fromkeys(s.get("device", "cpu") for s in sittings)) or "unknown",
         "threads": ";".join(dict.fromkeys(str(s.get("threads", "")) for s in sittings)),
         "best_epoch": results["best_epoch"],
