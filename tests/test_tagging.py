@@ -118,6 +118,28 @@ def test_spans_never_cut_a_grapheme_cluster():
     assert found["CITY"].startswith("Йо\u0301")
 
 
+def test_a_character_standing_alone_is_the_cluster_the_full_search_finds():
+    """The shortcut for characters that never join a cluster agrees with the ``\\X`` search, at
+    every index of texts mixing them with those that do (marks, joiners, flags, CR LF, Hangul)."""
+    import random
+
+    from nerelproc.runtime import tagging
+
+    def searched(text, index):
+        for match in tagging.GRAPHEME.finditer(text):
+            if match.start() <= index < match.end():
+                return match.span()
+
+    pieces = list("Москва, ёлки-2024 Zürich ÀÆ ʼ\u00ad") + ["\u0301", "\u0483", "\u200d", "\u200c", "\r\n", "\r",
+                                                         "🇺🇸", "🇷", "👍🏽", "한", "\u1100\u1161", "\u0915\u093f",
+                                                         "\u0600", "e\u0308", "\ufe0f", "\n"]
+    rng = random.Random(0)
+    for _ in range(300):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 12)))
+        for index in range(len(text)):
+            assert tagging._cluster_at(text, index) == searched(text, index), (text, index)
+
+
 def test_invisible_characters_are_trimmed_from_entity_edges_as_spaces_are():
     """A zero-width joiner, non-joiner or space, a word joiner, a byte order mark or a soft hyphen
     at an edge is no part of the entity («Москву\u200d» is «Москву»); inside one it stays."""

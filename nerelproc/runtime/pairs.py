@@ -27,11 +27,12 @@ PAIR_PARAMS = ("entity_weight", "entity_bias", "type_embedding", "distance_embed
                "hidden_weight", "hidden_bias", "out_weight", "out_bias")
 
 
-def gelu(x):
+def gelu(x, out=None):
     """GELU, tanh form (torch's ``approximate="tanh"``): numpy has no erf. ``x * x * x``, not
     ``x ** 3``: numpy's power is several times slower. The steps of
     ``0.5 * x * (1 + tanh(0.79788456 * (x + 0.044715 * x * x * x)))`` in that order, in place
-    in one buffer: the same bits without four temporaries of the pairs' size."""
+    in one buffer: the same bits without four temporaries of the pairs' size; ``out=x`` writes
+    the result over ``x`` (one buffer fewer, for an ``x`` no longer needed)."""
     x = np.asarray(x)
     if x.ndim == 0 or not np.issubdtype(x.dtype, np.floating):  # no buffer to work in
         return 0.5 * x * (1.0 + np.tanh(0.7978845608028654 * (x + 0.044715 * (x * x * x))))
@@ -42,8 +43,12 @@ def gelu(x):
     inner *= 0.7978845608028654
     np.tanh(inner, out=inner)
     inner += 1.0
-    inner *= 0.5 * x
-    return inner
+    inner *= 0.5
+    if out is None:
+        inner *= x
+        return inner
+    out *= inner
+    return out
 
 
 class PairHead(SavedHead):
@@ -82,7 +87,7 @@ class PairHead(SavedHead):
         hidden += symmetric_products(entity, a, b, w_ab)
         if extra is not None:
             hidden += extra
-        return gelu(hidden) @ self.out_weight + self.out_bias
+        return gelu(hidden, out=hidden) @ self.out_weight + self.out_bias
 
 
 def symmetric_products(entity, a, b, weight):
@@ -92,7 +97,9 @@ def symmetric_products(entity, a, b, weight):
         return np.zeros((0, weight.shape[1]), np.float32)
     unordered, which = np.unique(np.minimum(a, b) * len(entity) + np.maximum(a, b), return_inverse=True)
     lo, hi = np.divmod(unordered, len(entity))
-    return ((entity[lo] * entity[hi]) @ weight)[which.reshape(-1)]
+    products = entity[lo]
+    products *= entity[hi]
+    return (products @ weight)[which.reshape(-1)]
 
 
 def tag_spans(tags, layers):
