@@ -376,6 +376,20 @@ def test_a_run_is_recorded_when_it_finishes_and_outlives_its_folder(synthetic_gr
     assert calls == [("ner-only-s1", False)]
 
 
+def test_a_table_column_this_runner_does_not_know_is_kept(synthetic_grid):
+    """A table written by a newer runner (one more column) takes this runner's rows too."""
+    grid = synthetic_grid
+    rows = read_table(grid.table)
+    for row in rows:
+        row["newer"] = "x"
+    with open(grid.table, "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=[*COLUMNS, "newer"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    written = write_table(grid)
+    assert len(written) == 9 and all(row["newer"] == "x" for row in read_table(grid.table))
+
+
 @pytest.mark.parametrize("grid_file", ["grid.json", "grid_full.json"])
 def test_a_grids_records_are_not_ignored_by_git(grid_file):
     # the records are what outlives the machine: an ignore rule would drop them from every commit

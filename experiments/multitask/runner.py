@@ -350,8 +350,11 @@ def write_table(grid):
     from nerelproc.io.writers import atomic_output
 
     rows = table_rows(grid)
+    # columns this code does not know (a table written by a newer runner) are kept, not refused:
+    # refusing them would leave a finished run out of the table
+    fields = [*COLUMNS, *dict.fromkeys(key for row in rows for key in row if key not in COLUMNS)]
     with atomic_output(grid.table, mode="w") as file:
-        writer = csv.DictWriter(file, fieldnames=COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(file, fieldnames=fields, lineterminator="\n")
         writer.writeheader()
         writer.writerows({key: "" if value is None else value for key, value in row.items()} for row in rows)
     return rows
