@@ -404,3 +404,80 @@ def test_a_grids_records_are_not_ignored_by_git(grid_file):
     assert ignored.returncode == 1, f"ignored by git: {ignored.stdout}"
     run_folder = subprocess.run(["git", "check-ignore", "-q", str(grid.run_dir("joint-uncertainty", 1))], cwd=ROOT)
     assert run_folder.returncode == 0  # run folders (checkpoints) stay out of git
+
+
+# ------------------------------------------------------------------------ on a lent GPU
+
+
+def _kit(tmp_path):
+    kit = tmp_path / ".device"
+    (kit / "enc").mkdir(parents=True)
+    (kit / "grid.sh").write_text("")
+    return kit
+
+
+def test_the_device_lines_train_each_unfinished_run_as_the_grid_says(synthetic_grid, tmp_path, monkeypatch):
+    import shlex
+
+    from click.testing import CliRunner
+    from needs import need
+
+    need("torch")  # nerelproc train's module
+    import nerelproc.training.run as training
+    from experiments.multitask import device
+    from experiments.multitask.runner import _comparable
+    from nerelproc.cli import main as cli
+
+    grid = synthetic_grid
+    _drop(grid, "joint-s3", "cls-only-s3")
+    _drop(grid, "ner-only-s1", keep_row=True)  # in the table, its predictions not kept
+    kit = _kit(tmp_path)
+    assert device.prepare(grid, kit) == ["joint-s3", "cls-only-s3"]
+    assert device.prepare(grid, kit, retrain_unkept=True) == ["ner-only-s1", "joint-s3", "cls-only-s3"]
+    lines = (kit / device.LINES).read_text().splitlines()
+    script = (kit / device.SCRIPT).read_text()
+    assert "bash $K/grid.sh $K/multitask.txt $SECS" in script and "*/run/{metrics.json,metrics.jsonl," in script
+
+    configs = []
+    monkeypatch.setattr(training, "run", lambda config, *args, **kwargs: configs.append(config))
+    for line in lines:
+        name, *options = shlex.split(line)
+        # what the kit's grid.sh puts before a line's options
+        kit_options = ["--encoder", "/tmp/enc", "--threads", "4", "--train", "t", "--dev", "d", "-o", "out"]
+        result = CliRunner().invoke(cli, ["train", *kit_options, *options])
+        assert result.exit_code == 0, result.output
+        config = configs[-1]
+        assert config.encoder == "default" and config.threads == 4  # the grid's encoder; the kit's threads
+        assert _comparable(asdict(config)) == _comparable(asdict(grid.config(*parse_run_name(name))))
+        assert options[options.index("--test") + 1] == ".device/data/test.jsonl"
+
+
+def test_the_device_runs_are_placed_recorded_and_never_replace_one(synthetic_grid, tmp_path):
+    import shutil
+    import tarfile
+
+    import click
+
+    from experiments.multitask import device
+
+    grid = synthetic_grid
+    gold = load_documents(grid.data("test"))
+    _drop(grid, "joint-s3", "cls-only-s3")
+    staged = tmp_path / "staged"
+    _finish(grid, "joint", 3, gold)
+    shutil.move(str(grid.run_dir("joint", 3)), staged / "joint-s3" / "run")
+    (staged / "cls-only-s3" / "run").mkdir(parents=True)  # cut off by the kit's time limit: no metrics.json
+    (staged / "cls-only-s3" / "run" / "metrics.jsonl").write_text("")
+    (staged / "gpu.txt").write_text("NVIDIA H100 80GB HBM3\n")
+    with tarfile.open(tmp_path / "runs.tar.gz", "w:gz") as tar:
+        for path in ("gpu.txt", "joint-s3", "cls-only-s3"):
+            tar.add(staged / path, arcname=path)
+
+    assert device.collect(grid, tmp_path) == (["joint-s3"], ["cls-only-s3"])
+    assert not grid.run_dir("cls-only", 3).exists()
+    write_table(grid)
+    row = next(r for r in read_table(grid.table) if r["run"] == "joint-s3")
+    assert row["cpus"] == "GPU: NVIDIA H100 80GB HBM3" and row["device"] == "cuda"
+    assert row["config_matches_grid"] == "yes"
+    with pytest.raises(click.ClickException, match="holds a finished run already"):
+        device.collect(grid, tmp_path / "runs.tar.gz")

@@ -133,7 +133,6 @@ def run_grid(grid, only=(), log=_log, retrain_unkept=False):
 
     ``retrain_unkept``: also train again a run that is in the table but whose test predictions
     are not kept (its folder is gone): its row is replaced by the new run's when it finishes."""
-    from experiments.multitask.predictions import stored_path
     from nerelproc.training.config import CHECKPOINT
     from nerelproc.training.run import run
 
@@ -142,9 +141,8 @@ def run_grid(grid, only=(), log=_log, retrain_unkept=False):
     recorded = {row["run"] for row in read_table(grid.table)}
     for name, seed in tqdm(plan, desc="grid", file=sys.stderr, unit="run"):
         out, label = grid.run_dir(name, seed), run_name(name, seed)
-        unkept = label in recorded and not stored_path(grid.kept, label).exists()
-        if (out / "metrics.json").exists() or (label in recorded and not (retrain_unkept and unkept)):
-            # a run in the table is finished even where its folder is not here (another machine's)
+        done, unkept = _finished(grid, name, seed, recorded, retrain_unkept)
+        if done:
             log(f"{label}: finished, skipped" + (" (its test predictions are not kept: --retrain-unkept "
                                                  "trains it again)" if unkept else ""))
             skipped.append(label)
@@ -163,6 +161,26 @@ def run_grid(grid, only=(), log=_log, retrain_unkept=False):
         files = record_run(grid, name, seed)
         log(f"{label}: finished; its record: {', '.join(map(str, files))}")
     return trained, skipped
+
+
+def _finished(grid, name, seed, recorded, retrain_unkept=False):
+    """``(finished, unkept)`` for one run: finished when its folder here has its metrics or the
+    table has its row (a run in the table is finished even where its folder is not here: another
+    machine's), unless ``retrain_unkept`` and its test predictions are not kept."""
+    from experiments.multitask.predictions import stored_path
+
+    label = run_name(name, seed)
+    unkept = label in recorded and not stored_path(grid.kept, label).exists()
+    done = (grid.run_dir(name, seed) / "metrics.json").exists() or (
+        label in recorded and not (retrain_unkept and unkept))
+    return done, unkept
+
+
+def unfinished(grid, only=(), retrain_unkept=False):
+    """``[(config, seed)]``: the runs of the plan that ``run_grid`` would train, in its order."""
+    recorded = {row["run"] for row in read_table(grid.table)}
+    return [(name, seed) for name, seed in grid.plan(only)
+            if not _finished(grid, name, seed, recorded, retrain_unkept)[0]]
 
 
 def keep_run(grid, name, seed):
@@ -360,12 +378,24 @@ def write_table(grid):
     return rows
 
 
-def train_command(grid, name, seed):
-    """The equivalent ``nerelproc train`` command line of one run (for the report)."""
+def train_options(grid, name, seed):
+    """``nerelproc train`` options (``["--flag", "value", ...]``) that give one run's TrainConfig,
+    the data and output aside: those that differ from the defaults."""
     from nerelproc.training.config import TrainConfig
 
     config, default = asdict(grid.config(name, seed)), asdict(TrainConfig())
     flag = {"weighting": "--loss-weighting", "batch_windows": "--batch-size"}
+    options = []
+    for key, value in config.items():
+        if key == "max_train_docs" or value == default[key]:
+            continue  # no CLI flag for these; defaults need none
+        text = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
+        options += [flag.get(key, "--" + key.replace("_", "-")), text]
+    return options
+
+
+def train_command(grid, name, seed):
+    """The equivalent ``nerelproc train`` command line of one run (for the report)."""
     parts = [
         "nerelproc train",
         f"--train {grid.spec['data']['train']}",
@@ -373,9 +403,6 @@ def train_command(grid, name, seed):
         f"--test {grid.spec['data']['test']}",
         f"-o {grid.spec.get('runs_root', 'runs/multitask')}/{run_name(name, seed)}",
     ]
-    for key, value in config.items():
-        if key == "max_train_docs" or value == default[key]:
-            continue  # no CLI flag for these; defaults need none
-        text = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
-        parts.append(f"{flag.get(key, '--' + key.replace('_', '-'))} {text}")
+    options = train_options(grid, name, seed)
+    parts += [f"{flag} {value}" for flag, value in zip(options[::2], options[1::2])]
     return " ".join(parts) + " --resume"
