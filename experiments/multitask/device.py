@@ -11,7 +11,7 @@ experiments.multitask`` would train here (``NAME-sSEED`` and its ``nerelproc tra
 ``--test`` the kit's test split), and ``.device/multitask.sh``, which runs them with the kit's
 ``grid.sh`` and brings back what makes a run's record here: each run's ``metrics.json``,
 ``metrics.jsonl``, ``test_predictions.jsonl`` and ``train_config.json`` in ``runs.tar.gz``,
-and the GPU's name. The runs train the grid's own encoder (``--encoder default``): the kit's
+and the GPU's name (``gpu.txt``). The runs train the grid's own encoder (``--encoder default``): the kit's
 unpacked copy of it, which matches the one built here byte for byte, is put where ``default``
 is looked for, so a row's ``config_matches_grid`` holds.
 
@@ -50,7 +50,7 @@ export PYTHONPATH=$PWD NERELPROC_HOME=/tmp/nerelproc-home
 [ -f /tmp/enc/config.json ] || python3 $K/unpack_encoder.py . $K/enc /tmp/enc 2>&1 | tail -1
 mkdir -p $NERELPROC_HOME/encoders && ln -sfn /tmp/enc $NERELPROC_HOME/encoders/e5-small-ru
 bash $K/grid.sh $K/{lines} $SECS
-nvidia-smi --query-gpu=name --format=csv,noheader > /tmp/grid/gpu.txt 2>/dev/null || echo unknown > /tmp/grid/gpu.txt
+python3 -c "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')" > /tmp/grid/gpu.txt
 (cd /tmp/grid && tar czf $OUT/runs.tar.gz gpu.txt $(ls -d */run/{{{files}}} 2>/dev/null))
 """
 
@@ -99,8 +99,9 @@ def collect(grid, results):
             for file in RECORD_FILES:
                 if (run / file).exists():
                     shutil.copyfile(run / file, out / file)
-            sitting = {"host": "device", "cpu": f"GPU: {gpu or 'unknown'}", "device": "cuda",
-                       "resumed_after_epoch": 0}
+            # what a second of the run is worth: the GPU's name (none: the kit ran on a CPU)
+            sitting = {"host": "device", "cpu": f"GPU: {gpu}" if gpu else "device kit, no GPU",
+                       "device": "cuda" if gpu else "cpu", "resumed_after_epoch": 0}
             with open(out / SITTINGS, "a", encoding="utf-8") as file:
                 file.write(json.dumps(sitting, ensure_ascii=False) + "\n")
             placed.append(folder.name)
