@@ -168,6 +168,22 @@ def test_resuming_with_changed_settings_is_refused(grid_file, tmp_path):
         _check_same_config(out, grid.config("joint", 1))
 
 
+def test_a_run_saved_before_a_setting_existed_has_that_settings_default(grid_file, tmp_path):
+    """A train_config.json without a field added later (``span_head``) is the same setup as the
+    grid's when the grid leaves that field at its default, and another one when it does not."""
+    from experiments.multitask.runner import _check_same_config, _comparable
+
+    grid = Grid(grid_file)
+    config = asdict(grid.config("joint", 1))
+    older = {key: value for key, value in config.items() if key != "span_head"}
+    assert _comparable(older) == _comparable(config)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "train_config.json").write_text(json.dumps(older))
+    _check_same_config(out, grid.config("joint", 1))
+    assert _comparable(older) != _comparable({**config, "span_head": True})
+
+
 def test_cases_show_the_documents_that_differ_with_a_diagnosis(nerel_dir):
     from nerelproc.io.document import Document
     from experiments.multitask.report import Run, case_section

@@ -481,3 +481,25 @@ def test_the_device_runs_are_placed_recorded_and_never_replace_one(synthetic_gri
     assert row["config_matches_grid"] == "yes"
     with pytest.raises(click.ClickException, match="holds a finished run already"):
         device.collect(grid, tmp_path / "runs.tar.gz")
+
+
+def test_an_on_off_setting_of_a_grid_is_one_train_flag(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+    from needs import need
+
+    need("torch")  # nerelproc train's module
+    import nerelproc.training.run as training
+    from experiments.multitask.runner import train_options
+    from nerelproc.cli import main as cli
+
+    spec = {"base": ".", "data": {"train": "t", "dev": "d", "test": "t"}, "seeds": [1], "shared": {"epochs": 1},
+            "configs": {"spans": {"tasks": ["ner"], "span_head": True}, "tags": {"tasks": ["ner"]}}}
+    (tmp_path / "grid.json").write_text(json.dumps(spec))
+    grid = Grid(tmp_path / "grid.json")
+    options = train_options(grid, "spans", 1)
+    assert "--span-head" in options and "--span-head" not in train_options(grid, "tags", 1)
+    configs = []
+    monkeypatch.setattr(training, "run", lambda config, *args, **kwargs: configs.append(config))
+    result = CliRunner().invoke(cli, ["train", "--train", "t", "--dev", "d", "-o", "out", *options])
+    assert result.exit_code == 0, result.output
+    assert configs[0] == grid.config("spans", 1)

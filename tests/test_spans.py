@@ -8,12 +8,7 @@ from needs import need
 from nerelproc.io.document import Document, Entity
 from nerelproc.runtime import spans
 from nerelproc.runtime.windows import plan_windows
-
-
-def random_head(rng, hidden=12, width=8, max_width=5, n_types=4):
-    return spans.SpanHead(rng.normal(size=(hidden, spans.PARTS * width)), rng.normal(size=width),
-                          rng.normal(size=(max_width, width)), rng.normal(size=(width, 1 + n_types)),
-                          rng.normal(size=1 + n_types))
+from tiny_model import random_head, with_span_head
 
 
 def test_window_scoring_gives_every_candidate_its_plain_logits():
@@ -147,22 +142,6 @@ def test_a_head_trained_on_cached_states_finds_the_gold_spans():
     found = candidates_of(head, records, [d.text for d in documents])
     predicted = span_predictions(found, records, documents, types, 0.5, max_width=3)
     assert [p.entities for p in predicted] == [sorted(d.entities, key=lambda e: e.start) for d in documents]
-
-
-def with_span_head(source, model_dir, threshold, seed=0):
-    """A copy of the model ``source`` with a random span head (``spans.npz``) and ``span_threshold``."""
-    import shutil
-
-    from nerelproc.runtime.bundle import Bundle
-
-    shutil.copytree(source, model_dir)
-    bundle = Bundle.load(model_dir)
-    head = random_head(np.random.default_rng(seed), hidden=bundle.hidden_size, width=16, max_width=6,
-                       n_types=len(bundle.entity_types))
-    head.save(model_dir / spans.SPANS_FILE)
-    bundle.span_threshold = threshold
-    bundle.save(model_dir)
-    return head
 
 
 def test_a_bundle_with_a_span_threshold_annotates_through_its_span_head(tiny_relation_model, nerel_dir, tmp_path):

@@ -386,3 +386,86 @@ def test_recase_option_trains_on_the_recased_documents(tiny, tmp_path):
     texts = [example.document.text for example in trainer.train]
     assert [text == original.text.lower() for text, original in zip(texts, tiny["train"][:4])].count(True) == 2
     assert [text == original.text.upper() for text, original in zip(texts, tiny["train"][:4])].count(True) == 2
+
+
+def test_a_span_head_trains_on_the_encoder_beside_the_tagging_head(tiny, tiny_model, tmp_path):
+    """``--span-head``: its training spans are the runtime's candidates with their gold classes,
+    its loss falls as the encoder and it train, and a run saves it with the threshold dev chose
+    (the epoch's dev figure is at that threshold); export carries it to the int8 runtime."""
+    from nerelproc.runtime.bundle import load_predictor
+    from nerelproc.runtime.spans import SPANS_FILE, span_edges, window_spans
+    from nerelproc.training.calibration import SPAN_THRESHOLD_GRID
+    from nerelproc.training.export import export
+    from nerelproc.training.spans import MAX_WIDTH, gold_targets
+    from tiny_model import with_span_head
+
+    trainer = Trainer(config(tiny, span_head=True, epochs=50, head_lr=1e-2), tiny["train"][:4], tiny["dev"][:2],
+                      tmp_path / "steps")
+    labelled, gold = 0, 0
+    for example, windows in zip(trainer.train, trainer.span_targets):
+        offsets = example.encoded.offsets
+        can_start, can_end = span_edges(example.document.text, offsets)
+        for w, (first, last, target) in zip(example.windows, windows):
+            expected = window_spans(can_start[w.start : w.end], can_end[w.start : w.end],
+                                    (w.own_start - w.start, w.own_end - w.start), MAX_WIDTH)
+            np.testing.assert_array_equal(first, expected[0])
+            np.testing.assert_array_equal(last, expected[1])
+            labelled += int((target > 0).sum())
+        gold += len(gold_targets(example.document, offsets, trainer.entity_types))
+    assert len(trainer.train[0].windows) > 1 and 0.9 * gold <= labelled <= gold  # each owned by one window
+
+    batch = [0, 1, 2, 3]
+
+    def span_loss():
+        trainer.model.eval()
+        with torch.no_grad():
+            input_ids, attention, *_, spans = trainer._batch_tensors(batch)
+            return float(trainer.model.span_loss(trainer.model.states(input_ids, attention), spans))
+
+    before = span_loss()
+    trainer.model.train()
+    for _ in range(20):
+        trainer._step(batch)
+    assert span_loss() < 0.5 * before
+
+    # from a model whose span head finds entities, so that the dev figures differ between thresholds
+    with_span_head(tiny_model, tmp_path / "bundle", threshold=0.3)
+    results = run(config(tiny, init=str(tmp_path / "bundle"), span_head=True, epochs=1, lr=1e-4, head_lr=1e-4),
+                  _jsonl(tiny, "train", tmp_path), _jsonl(tiny, "dev", tmp_path), tmp_path / "run")
+    best = tmp_path / "run" / "best"
+    saved = json.loads((best / "nerelproc.json").read_text())
+    assert (best / SPANS_FILE).exists() and saved["span_threshold"] in SPAN_THRESHOLD_GRID
+    assert results["dev"]["span_threshold"] == saved["span_threshold"]
+    by_threshold = saved["calibration"]["span_threshold_dev_nested_f1"]
+    assert len(set(by_threshold.values())) > 1
+    assert round(results["dev"]["dev_ner_f1"], 4) == by_threshold[str(saved["span_threshold"])]
+    model = export(tmp_path / "run", tmp_path / "model")
+    predictor = load_predictor(model, backend="ct2", threads=1)
+    assert predictor.span_head is not None and predictor.span_threshold == saved["span_threshold"]
+    assert predictor.predict([tiny["dev"][0].text])
+
+
+def test_init_takes_the_span_head_of_the_model_it_starts_from(tiny, tiny_model, tmp_path):
+    """``--init`` on an exported model with a span head and ``--span-head``: the head's weights
+    and threshold are the model's, and the dequantized encoder with it finds the int8 runtime's
+    entities; without ``--span-head`` the run trains the tagging head alone."""
+    from nerelproc.runtime.bundle import load_predictor
+    from nerelproc.runtime.spans import SPAN_PARAMS
+    from tiny_model import with_span_head
+
+    bundle = tmp_path / "bundle"
+    head = with_span_head(tiny_model, bundle, threshold=0.3)
+    trainer = Trainer(config(tiny, init=str(bundle), span_head=True), tiny["train"][:2], tiny["dev"][:3],
+                      tmp_path / "run")
+    exported = trainer.model.span.export()
+    for name in SPAN_PARAMS:
+        np.testing.assert_allclose(getattr(exported, name), getattr(head, name), rtol=1e-6)
+    texts = [d.text for d in tiny["dev"][:3]]
+    ours = trainer.predictor().predict(texts)
+    theirs = load_predictor(bundle, backend="ct2", threads=1).predict(texts)
+    spans = lambda p: {(e.type, e.start, e.end) for e in p.entities}  # noqa: E731
+    assert sum(len(spans(p)) for p in theirs) > 20
+    for a, b in zip(ours, theirs):
+        assert len(spans(a) & spans(b)) >= 0.9 * max(len(spans(a)), len(spans(b)))
+    plain = Trainer(config(tiny, init=str(bundle)), tiny["train"][:2], tiny["dev"][:3], tmp_path / "plain")
+    assert plain.model.span is None and plain.predictor().span_head is None

@@ -58,3 +58,31 @@ def add_relation_head(model_dir, threshold=0.5, rule="union", seed=0):
     bundle.relation_rule = rule
     bundle.save(model_dir)
     return twin
+
+
+def random_head(rng, hidden=12, width=8, max_width=5, n_types=4):
+    """A span head (``runtime/spans.py``) of random weights."""
+    from nerelproc.runtime.spans import PARTS, SpanHead
+
+    return SpanHead(rng.normal(size=(hidden, PARTS * width)), rng.normal(size=width),
+                    rng.normal(size=(max_width, width)), rng.normal(size=(width, 1 + n_types)),
+                    rng.normal(size=1 + n_types))
+
+
+def with_span_head(source, model_dir, threshold, seed=0):
+    """A copy of the model ``source`` with a random span head (``spans.npz``) and ``span_threshold``."""
+    import shutil
+
+    import numpy as np
+
+    from nerelproc.runtime.bundle import Bundle
+    from nerelproc.runtime.spans import SPANS_FILE
+
+    shutil.copytree(source, model_dir)
+    bundle = Bundle.load(model_dir)
+    head = random_head(np.random.default_rng(seed), hidden=bundle.hidden_size, width=16, max_width=6,
+                       n_types=len(bundle.entity_types))
+    head.save(model_dir / SPANS_FILE)
+    bundle.span_threshold = threshold
+    bundle.save(model_dir)
+    return head

@@ -216,8 +216,11 @@ def record_all(grid):
 
 
 def _comparable(config_dict):
-    """A config as JSON types, without the fields that do not change results."""
-    clean = json.loads(json.dumps(config_dict))
+    """A config as JSON types, without the fields that do not change results; a field it lacks
+    (saved before the field existed) has its default, which is what such a run did."""
+    from nerelproc.training.config import TrainConfig
+
+    clean = json.loads(json.dumps({**asdict(TrainConfig()), **config_dict}))
     return {key: value for key, value in clean.items() if key not in IGNORED_FIELDS}
 
 
@@ -389,8 +392,12 @@ def train_options(grid, name, seed):
     for key, value in config.items():
         if key == "max_train_docs" or value == default[key]:
             continue  # no CLI flag for these; defaults need none
+        name = flag.get(key, "--" + key.replace("_", "-"))
+        if isinstance(value, bool):  # an on/off flag whose default is off
+            options.append(name)
+            continue
         text = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
-        options += [flag.get(key, "--" + key.replace("_", "-")), text]
+        options += [name, text]
     return options
 
 

@@ -66,6 +66,10 @@ class OldSpellings(click.Option):
 @click.option("--recase", default=0.0, type=click.FloatRange(0, 1), show_default=True,
               help="Share of the training documents written in one case for the run, half lower-cased, "
                    "half upper-cased (drawn with --seed): a model that reads text without its capitals.")
+@click.option("--span-head", is_flag=True,
+              help="Also train a span head (every span of up to 20 tokens gets a type or none) on the "
+                   "encoder's states, beside the tagging head: the model's nested NER is read from it, its "
+                   "threshold tuned on DEV. With --init on a model that has one (spans.npz), it starts from that.")
 @click.option("--max-train-docs", default=0, help="Train on the first N documents only (0: all): trial runs, timing.")
 @click.option("--resume", is_flag=True, help="Continue the run in OUTPUT from its last checkpoint, "
               "within an epoch where one was written there.")

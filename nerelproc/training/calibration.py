@@ -89,11 +89,12 @@ def ner_f1(predictions, gold_docs):
     return dig(score_documents(predicted, gold_docs, warn=lambda message: None), HEADLINE["ner"])
 
 
-def decided(predictor, encoded, gold_docs, labels, o_bias, thresholds):
-    """The predicted documents under the given decisions."""
+def decided(predictor, encoded, gold_docs, labels, o_bias, thresholds, span_threshold=None):
+    """The predicted documents under the given decisions (``span_threshold``: a span head's;
+    None: the predictor's)."""
     out = []
     for document, e in zip(gold_docs, encoded):
-        p = predictor.finish(e, o_bias)
+        p = predictor.finish(e, o_bias, span_threshold=span_threshold)
         chosen = [label for label, score, t in zip(labels, p.relation_scores, thresholds) if score >= t]
         out.append(Document(document.id, document.text, p.entities, relation_types=sorted(chosen)))
     return out

@@ -59,4 +59,5 @@ class TrainConfig:
     precision: str = "fp32"  # or "bf16": autocast the forward (weights and optimiser stay fp32)
     cls_loss: str = "sum"  # over labels (49x the per-label mean), or "mean": the CLS gradient 1/49 as large
     attention_dropout: float = -1.0  # < 0: the encoder's own; 0 lets torch use its fused attention kernel
+    span_head: bool = False  # also train a span head (runtime/spans.py) on the encoder; the model's NER reads it
     checkpoint_every: str = "10m"  # within an epoch: every N steps ("200") or every so much wall time ("10m", "90s")

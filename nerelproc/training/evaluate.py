@@ -19,7 +19,8 @@ def evaluate(predictor, examples, labels, thresholds=None, seed=0):
     o_bias, tuning = None, None  # None: the predictor's own
     if thresholds is None:
         o_bias, thresholds, tuning = decisions(predictor, encoded, docs, labels, seed)
-    predicted = decided(predictor, encoded, docs, labels, o_bias, thresholds)
+    span_threshold = (tuning or {}).get("span_threshold")  # with a span head, the one just tuned
+    predicted = decided(predictor, encoded, docs, labels, o_bias, thresholds, span_threshold)
     scores = score_documents(predicted, docs, warn=lambda message: None)
     return scores, np.asarray(thresholds, dtype=np.float32), tuning
 

@@ -5,6 +5,7 @@ Output directory::
     ct2/            the encoder as a CTranslate2 model (int8 by default)
     tokenizer.json  the NER tokenizer (punctuation pre-split)
     heads.npz       NER and CLS head parameters
+    spans.npz       the span head, for a run trained with one
     nerelproc.json  labels, thresholds, windowing, provenance
     MODEL_CARD.md   what it is and what was measured
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 from nerelproc.analysis.tables import markdown_table
 from nerelproc.evaluation.score import HEADLINE_LABELS, headline
 from nerelproc.runtime.bundle import CONFIG_FILE, Bundle
+from nerelproc.runtime.spans import SPANS_FILE
 
 # The model card's names of the headline figures (more explicit than the short labels).
 CARD_LABELS = {
@@ -55,7 +57,9 @@ def _export(source, out_dir, quantization, provenance, metrics_path):
     out_dir.mkdir(parents=True)
     convert_to_ct2(source / "encoder", out_dir / "ct2", quantization=quantization)
     (out_dir / "ct2" / "tokenizer.json").unlink(missing_ok=True)  # the runtime reads ../tokenizer.json
-    for name in ("tokenizer.json", "heads.npz"):
+    for name in ("tokenizer.json", "heads.npz", SPANS_FILE):
+        if name == SPANS_FILE and not (source / name).exists():  # a model without a span head
+            continue
         shutil.copy(source / name, out_dir / name)
     bundle = Bundle.load(source)
     bundle.quantization = quantization

@@ -1,4 +1,5 @@
-"""JointModel: one encoder, a nested-NER head and a document CLS head (PyTorch).
+"""JointModel: one encoder, a nested-NER head and a document CLS head (PyTorch), and
+optionally a span head (``spans.SpanModel``) for the nested NER beside the tagging head.
 
 The heads compute the same functions as ``heads.Heads`` (numpy); ``export_heads``
 hands their parameters over. The loss combines the two tasks either with fixed
@@ -44,11 +45,12 @@ def _encoder_slice(encoder, layers, embeddings):
 
 
 class JointModel(nn.Module):
-    def __init__(self, encoder, n_channels, n_labels, freeze_layers=0):
+    def __init__(self, encoder, n_channels, n_labels, freeze_layers=0, span=None):
         super().__init__()
         hidden = encoder.config.hidden_size
         self.encoder = encoder
         self.ner = nn.Linear(hidden, n_channels * 3)
+        self.span = span  # a spans.SpanModel trained on the same states, or None
         self.cls_query = nn.Parameter(torch.randn(n_labels, hidden) * hidden**-0.5)
         self.cls_weight = nn.Parameter(torch.randn(n_labels, hidden) * hidden**-0.5)
         self.cls_bias = nn.Parameter(torch.zeros(n_labels))
@@ -90,6 +92,21 @@ class JointModel(nn.Module):
 
     def ner_logits(self, states):
         return self.ner(states).unflatten(-1, (-1, 3))  # [..., channels, 3]
+
+    def span_loss(self, states, windows):
+        """Cross-entropy of the span head over every candidate span of the ``windows``, each
+        ``(row, tokens, first, last, target)``: a row of ``states`` (``[rows, length, hidden]``, its
+        first token ``<s>``), the window's token count and its candidates (``spans.window_targets``).
+        The head reads the whole window, as at runtime: a span's right neighbour may lie past it."""
+        logits, targets = [], []
+        for row, tokens, first, last, target in windows:
+            if len(first):
+                logits.append(self.span(states[row, 1 : 1 + tokens], first, last))
+                targets.append(target)
+        if not logits:
+            return states.sum() * 0.0
+        target = torch.cat(targets)
+        return F.cross_entropy(torch.cat(logits), target, reduction="sum") / len(target)
 
     def cls_logits(self, states):
         """``[tokens, hidden]`` of one whole document -> ``[labels]``."""

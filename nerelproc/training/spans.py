@@ -56,14 +56,24 @@ class SpanModel(nn.Module):
         for w in range(1, min(self.max_width, len(pool))):
             run = torch.maximum(run[:-1], pool[w:])
             runs.append(run)
-        offset = torch.tensor([0] + [len(r) for r in runs[:-1]]).cumsum(0)
+        offset = torch.tensor([0] + [len(r) for r in runs[:-1]], device=pool.device).cumsum(0)
         pooled = torch.cat(runs)[offset[last - first] + first]
         hidden = start[first] + end[last] + pooled + left[first] + right[last]
         hidden = hidden + self.width_embedding(last - first) + self.hidden_bias
         return self.out(self.dropout(nn.functional.gelu(hidden, approximate="tanh")))
 
+    def load_head(self, head):
+        """Take the parameters of a ``runtime.spans.SpanHead`` of the same shapes."""
+        with torch.no_grad():
+            for param, array in ((self.token.weight, head.token_weight.T), (self.hidden_bias, head.hidden_bias),
+                                 (self.width_embedding.weight, head.width_embedding),
+                                 (self.out.weight, head.out_weight.T), (self.out.bias, head.out_bias)):
+                if tuple(param.shape) != array.shape:
+                    raise ValueError(f"span head parameter of shape {array.shape}, expected {tuple(param.shape)}")
+                param.copy_(torch.from_numpy(array.copy()))
+
     def export(self):
-        array = lambda tensor: tensor.detach().numpy().copy()
+        array = lambda tensor: tensor.detach().cpu().float().numpy().copy()  # noqa: E731
         return SpanHead(array(self.token.weight.T), array(self.hidden_bias), array(self.width_embedding.weight),
                         array(self.out.weight.T), array(self.out.bias))
 
@@ -121,27 +131,36 @@ def gold_targets(document, offsets, entity_types):
     return targets
 
 
+def window_targets(document, offsets, windows, entity_types, max_width=MAX_WIDTH):
+    """Per window of one document, ``(first, last, target)``: its candidate spans (window token
+    indices, as the runtime scores them) and their gold classes (0: none, else type + 1); and how
+    many gold entities no candidate holds (too long, or an edge inside a word). An empty window
+    has empty arrays."""
+    can_start, can_end = span_edges(document.text, offsets)
+    targets = gold_targets(document, offsets, entity_types)
+    out, covered = [], set()
+    for window in windows:
+        edges = slice(window.start, window.end)
+        owned = (window.own_start - window.start, window.own_end - window.start)
+        first, last = window_spans(can_start[edges], can_end[edges], owned, max_width)
+        target = np.array([targets.get((f + window.start, l + window.start), -1) + 1
+                           for f, l in zip(first.tolist(), last.tolist())], np.int64)
+        covered |= {(f + window.start, l + window.start) for f, l, y in zip(first, last, target) if y}
+        out.append((first, last, target))
+    return out, len(set(targets) - covered)
+
+
 def training_windows(records, documents, entity_types, max_width=MAX_WIDTH):
-    """Per window: ``(states, first, last, target)`` tensors of its candidate spans (target 0:
-    none, else type + 1), and how many gold entities no candidate holds (too long, or an edge
-    inside a word)."""
+    """Per window: ``(states, first, last, target)`` tensors of its candidate spans
+    (``window_targets``), and how many gold entities no candidate holds."""
     examples, missed = [], 0
     for record, document in zip(records, documents):
-        can_start, can_end = span_edges(document.text, record["offsets"])
-        targets = gold_targets(document, record["offsets"], entity_types)
-        covered = set()
-        for window, states in zip(windows_of(record), record["states"]):
-            if states is None:
-                continue
-            edges = slice(window.start, window.end)
-            owned = (window.own_start - window.start, window.own_end - window.start)
-            first, last = window_spans(can_start[edges], can_end[edges], owned, max_width)
-            target = np.array([targets.get((f + window.start, l + window.start), -1) + 1
-                               for f, l in zip(first.tolist(), last.tolist())], np.int64)
-            covered |= {(f + window.start, l + window.start) for f, l, y in zip(first, last, target) if y}
-            examples.append((torch.from_numpy(states), torch.from_numpy(first), torch.from_numpy(last),
-                             torch.from_numpy(target)))
-        missed += len(set(targets) - covered)
+        spans, missing = window_targets(document, record["offsets"], windows_of(record), entity_types, max_width)
+        missed += missing
+        for states, (first, last, target) in zip(record["states"], spans):
+            if states is not None:
+                examples.append((torch.from_numpy(states), torch.from_numpy(first), torch.from_numpy(last),
+                                 torch.from_numpy(target)))
     return examples, missed
 
 

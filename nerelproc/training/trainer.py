@@ -28,6 +28,7 @@ from nerelproc.machine import cpu_model
 from nerelproc.runtime.bundle import Bundle
 from nerelproc.runtime.heads import Heads
 from nerelproc.runtime.predictor import Predictor
+from nerelproc.runtime.spans import SPANS_FILE, SpanHead
 from nerelproc.runtime.tagging import TagScheme
 from nerelproc.runtime.windows import ner_tokenizer, window_inputs
 from nerelproc.training.calibration import set_decisions
@@ -39,6 +40,11 @@ from nerelproc.training.from_bundle import is_bundle, load_bundle_encoder
 from nerelproc.training.distill import soft_cls_loss, soft_ner_loss, soft_tag_tensor, teacher_outputs
 from nerelproc.training.model import (JointModel, cls_loss, keep_first_layers, load_encoder, ner_loss,
                                       set_attention_dropout)
+from nerelproc.training.spans import SpanModel, window_targets
+
+# The threshold of a new span head until dev tunes it after each epoch (the bundled model's
+# span head was chosen at 0.45 on NEREL dev)
+SPAN_THRESHOLD = 0.45
 
 TIMED_STEPS = (1, 4)  # a step is timed from the end of a sitting's step 1 to that of step 4: step 1 warms up
 
@@ -86,8 +92,14 @@ class Trainer:
         if config.precision == "bf16" and self.device.type == "cpu" and not native_cpu_bf16():
             self.log("train: this CPU has no native bf16 (AVX-512-BF16 or AMX): bf16 autocast is emulated and "
                      "runs several times slower than fp32 here; use --precision fp32")
-        self.model = JointModel(self.encoder, self.scheme.channels, len(self.labels), config.freeze_layers)
+        self.span_threshold = SPAN_THRESHOLD  # with a span head: where its model starts, before dev tunes it
+        span = self._span_model() if config.span_head else None
+        self.model = JointModel(self.encoder, self.scheme.channels, len(self.labels), config.freeze_layers, span)
         self.model.to(self.device)
+        self.span_targets = None  # per training example and window: its candidate spans and their classes
+        if span is not None:
+            self.span_targets = [window_targets(e.document, e.encoded.offsets, e.windows, self.entity_types,
+                                                span.max_width)[0] for e in self.train]
         self.model.init_biases(*self._priors())
         if config.init:  # a new schedule from trained weights: heads and σ's too, the optimiser afresh
             self._load_init(Path(config.init))
@@ -99,6 +111,23 @@ class Trainer:
         self.history, self.epoch, self.best, self.stale = [], 0, -1.0, 0
         self.position = None  # an EpochPosition while an epoch is under way
         self.train_fingerprint = _fingerprint(self.train)
+
+    def _span_model(self):
+        """A span head to train on the encoder's states: ``--init``'s own (``spans.npz``) where it
+        has one, else a new one (the shapes of ``training/spans.py``)."""
+        hidden, n_types = self.encoder.config.hidden_size, len(self.entity_types)
+        saved = Path(self.config.init) / SPANS_FILE if self.config.init else None
+        if saved is None or not saved.is_file():
+            self.log("train: a new span head")
+            return SpanModel(hidden, n_types)
+        head = SpanHead.load(saved)
+        if head.n_types != n_types or head.token_weight.shape[0] != hidden:
+            raise SetupError(f"--init {self.config.init}: its {SPANS_FILE} does not fit this encoder and schema")
+        self.log(f"train: the span head of {saved}")
+        self.span_threshold = Bundle.load(self.config.init).span_threshold or SPAN_THRESHOLD
+        model = SpanModel(hidden, n_types, width=len(head.hidden_bias), max_width=head.max_width)
+        model.load_head(head)
+        return model
 
     def _load_init(self, path):
         """The heads and σ's of the model at ``path`` (its encoder is already loaded)."""
@@ -127,6 +156,8 @@ class Trainer:
     def _optimizer(self):
         c = self.config
         head_params = [self.model.ner.weight, self.model.ner.bias, self.model.cls_query, self.model.cls_weight]
+        if self.model.span is not None:
+            head_params += list(self.model.span.parameters())
         groups = [
             *self._encoder_groups(),
             {"params": head_params, "lr": c.head_lr, "weight_decay": c.weight_decay},
@@ -194,12 +225,16 @@ class Trainer:
         soft = None
         if self.teacher is not None:
             soft = soft_tag_tensor(self.teacher, [(i, w) for i, _, w in rows], length, n_channels, self.device)
-        return to(input_ids), to(attention), to(tags), to(content), to(owned), lower, doc_rows, soft
+        spans = None
+        if self.span_targets is not None:  # (row, tokens, first, last, target) per window
+            spans = [(row, w.end - w.start, *(torch.from_numpy(a).to(self.device) for a in self.span_targets[i][k]))
+                     for row, (i, k, w) in enumerate(rows)]
+        return to(input_ids), to(attention), to(tags), to(content), to(owned), lower, doc_rows, soft, spans
 
     def losses(self, indices):
         """``{task: loss}`` of one batch of training documents, for the tasks being trained."""
         c = self.config
-        input_ids, attention, tags, content, owned, lower, doc_rows, soft_tags = self._batch_tensors(indices)
+        input_ids, attention, tags, content, owned, lower, doc_rows, soft_tags, spans = self._batch_tensors(indices)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=c.precision == "bf16"):
             states = self.model.states(input_ids, attention, lower)
         states = states.float()  # the heads and losses in fp32
@@ -209,6 +244,8 @@ class Trainer:
             logits = self.model.ner_logits(states)
             taught = None if soft_tags is None else soft_ner_loss(logits, soft_tags, content)
             losses["ner"] = mix(ner_loss(logits, tags, content), taught)
+            if spans is not None:  # both NER heads read the same states: one task, two losses
+                losses["ner"] = losses["ner"] + self.model.span_loss(states, spans)
         if "cls" in c.tasks:
             logits = torch.stack([self.model.cls_logits(states[rows][owned[rows]]) for rows in doc_rows.values()])
             targets = torch.as_tensor(np.stack([self.train[i].target for i in doc_rows]), device=self.device)
@@ -237,7 +274,9 @@ class Trainer:
 
         self.model.eval()
         encode_batch = torch_batch_encoder(self.model.states, self.hf_tokenizer.pad_token_id or 0, self.device)
-        return Predictor(self.tokenizer, self.model.export_heads(), self.model_config(thresholds), encode_batch)
+        span_head = None if self.model.span is None else self.model.span.export()
+        return Predictor(self.tokenizer, self.model.export_heads(), self.model_config(thresholds), encode_batch,
+                         span_head=span_head)
 
     def evaluate(self, examples, thresholds=None):
         """``(scores, thresholds, tuning)``; thresholds are tuned on ``examples`` when not given (dev)."""
@@ -299,7 +338,8 @@ class Trainer:
                 **{f"train_{k}_loss": float(np.mean([p[k] for _, p in losses])) for k in c.tasks},
                 **headline(scores, "dev_{}_f1"),
                 "thresholds_mode": tuning["mode"],
-                "ner_o_bias": tuning["ner_o_bias"],
+                "ner_o_bias": tuning.get("ner_o_bias"),
+                **({"span_threshold": tuning["span_threshold"]} if "span_threshold" in tuning else {}),
                 "log_vars": self.model.log_vars.detach().tolist(),
                 "sigma": self.model.sigmas(),
                 "epoch_seconds": train_seconds,
@@ -354,6 +394,8 @@ class Trainer:
             tasks=list(c.tasks),
             hidden_size=self.encoder.config.hidden_size,
         )
+        if self.model.span is not None:  # until dev tunes it (set_decisions)
+            bundle.span_threshold = self.span_threshold
         return set_decisions(bundle, thresholds, tuning, "dev, during training") if tuning else bundle
 
     def save_model(self, path, thresholds, tuning):
@@ -365,6 +407,8 @@ class Trainer:
         # the NER pre-split tokenizer, unindented: half the bytes of a bundled model's tokenizer
         self.tokenizer.save(str(path / "tokenizer.json"), pretty=False)
         self.model.export_heads().save(path / "heads.npz")
+        if self.model.span is not None:
+            self.model.span.export().save(path / SPANS_FILE)
         bundle = self.model_config(thresholds, tuning)
         bundle.train_config = asdict(self.config)
         bundle.log_vars = self.model.log_vars.detach().tolist()
