@@ -190,3 +190,23 @@ def test_train_pairs_writes_a_head_only_when_a_mix_is_chosen(tiny_model, nerel_d
     assert max(choice["dev_cv"].values()) == choice["dev_cv"]["epoch 2, weight 1.0"]
     assert bundle.thresholds_tuning["cv"][bundle.thresholds_tuning["mode"]] == choice["dev_cv"]["epoch 2, weight 1.0"]
     assert load_predictor(model_dir, threads=1).pair_head is not None
+
+
+def test_train_pairs_keeps_a_span_models_threshold_and_its_dev_curve(tiny_model, nerel_dir, tmp_path):
+    from nerelproc.runtime.bundle import Bundle
+    from nerelproc.training.data import load_documents
+    from nerelproc.training.pairs import train_pairs
+    from tiny_model import with_span_head
+
+    docs = load_documents(nerel_dir / "jsonl" / "dev.jsonl")
+    model_dir = tmp_path / "model"
+    with_span_head(tiny_model, model_dir, threshold=0.4)
+    bundle = Bundle.load(model_dir)
+    curve = {"0.35": 0.11, "0.4": 0.12, "0.45": 0.1}
+    bundle.calibration = {"tuned_on": "dev", "span_threshold_dev_nested_f1": curve}
+    bundle.save(model_dir)
+    train_pairs(model_dir, docs[:6], docs[6:10], epochs=2, threads=1, weights=(1.0,), log=lambda m: None)
+    after = Bundle.load(model_dir)
+    assert after.pair_weight == 1.0 and after.span_threshold == 0.4
+    assert after.calibration == {"tuned_on": "dev", "span_threshold_dev_nested_f1": curve}
+    assert after.ner_o_bias == bundle.ner_o_bias

@@ -247,9 +247,14 @@ def train_pairs(model_dir, train_docs, dev_docs, epochs=16, seed=0, threads=0, w
         log("the CLS head alone wins on dev: no pair head added")
         return choice
     heads[epoch].save(Path(model_dir) / PAIRS_FILE)
-    tuning = {"mode": mode, "cv": mode_cv, "ner_o_bias": bundle.ner_o_bias or 0.0,
-              "ner_o_bias_dev_nested_f1": (bundle.calibration or {}).get("ner_o_bias_dev_nested_f1", {})}
-    tuned_on = (bundle.calibration or {}).get("tuned_on", f"{len(dev_docs)} documents")
+    calibrated = bundle.calibration or {}
+    if bundle.span_threshold is not None:  # a span head's model: its threshold and its dev curve stay
+        tuning = {"mode": mode, "cv": mode_cv, "span_threshold": bundle.span_threshold,
+                  "span_threshold_dev_nested_f1": calibrated.get("span_threshold_dev_nested_f1", {})}
+    else:
+        tuning = {"mode": mode, "cv": mode_cv, "ner_o_bias": bundle.ner_o_bias or 0.0,
+                  "ner_o_bias_dev_nested_f1": calibrated.get("ner_o_bias_dev_nested_f1", {})}
+    tuned_on = calibrated.get("tuned_on", f"{len(dev_docs)} documents")
     bundle = set_decisions(bundle, thresholds, tuning, tuned_on)
     bundle.pair_weight, bundle.pairs = weight, choice
     bundle.save(model_dir)
