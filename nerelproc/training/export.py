@@ -57,10 +57,10 @@ def _export(source, out_dir, quantization, provenance, metrics_path):
     out_dir.mkdir(parents=True)
     convert_to_ct2(source / "encoder", out_dir / "ct2", quantization=quantization)
     (out_dir / "ct2" / "tokenizer.json").unlink(missing_ok=True)  # the runtime reads ../tokenizer.json
-    for name in ("tokenizer.json", "heads.npz", SPANS_FILE):
-        if name == SPANS_FILE and not (source / name).exists():  # a model without a span head
-            continue
+    for name in ("tokenizer.json", "heads.npz"):
         shutil.copy(source / name, out_dir / name)
+    if (source / SPANS_FILE).exists():  # a run trained with a span head
+        shutil.copy(source / SPANS_FILE, out_dir / SPANS_FILE)
     bundle = Bundle.load(source)
     bundle.quantization = quantization
     bundle.exported_from = provenance
