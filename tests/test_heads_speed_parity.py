@@ -61,12 +61,28 @@ def test_gelu_in_place_is_the_formula_to_the_bit():
     assert np.array_equal(pairs.gelu(x), plain_gelu(x))
 
 
-def test_the_product_of_each_unordered_pair_once_is_each_pairs_product():
-    rng = np.random.default_rng(1)
-    entity, weight = rng.normal(size=(6, 8)).astype(np.float32), rng.normal(size=(8, 5)).astype(np.float32)
-    a, b = np.array([0, 1, 2, 5, 3, 0, 4]), np.array([1, 0, 5, 2, 4, 3, 4])  # both orders, one order, a self-pair
-    assert np.allclose(pairs.symmetric_products(entity, a, b, weight), (entity[a] * entity[b]) @ weight, atol=1e-5)
-    assert pairs.symmetric_products(entity, a[:0], b[:0], weight).shape == (0, 5)
+def test_each_unordered_pair_once_stands_for_both_its_orders():
+    a, b = np.array([0, 1, 2, 5, 3, 0, 4, 1]), np.array([1, 0, 5, 2, 4, 3, 4, 0])  # both orders, one order, a self-pair
+    distance = np.array([2, 2, 7, 7, 0, 1, 0, 3])  # the last: a caller's pair (1, 0) at another distance
+    lo, hi, near, which = pairs.unordered_pairs(6, a, b, distance)
+    assert (lo[which] == np.minimum(a, b)).all() and (hi[which] == np.maximum(a, b)).all()
+    assert (near[which] == distance).all()
+    assert len(lo) == 6 and which[0] == which[1] and which[2] == which[3] and which[7] != which[0]
+    assert [len(x) for x in pairs.unordered_pairs(6, a[:0], b[:0], distance[:0])] == [0, 0, 0, 0]
+
+
+def test_the_pair_head_computes_its_definition_pair_by_pair(window):
+    rng, states, types, first, last, surfaces, breaks = window
+    head = random_head(rng)
+    a, b, distance = pairs.candidate_pairs(first, last)
+    features = pairs.entity_features(states, first, last)
+    entity = plain_gelu(features @ head.entity_weight + head.entity_bias)
+    expected = [plain_gelu(np.concatenate([entity[i], entity[j], entity[i] * entity[j], head.type_embedding[types[i]],
+                                           head.type_embedding[types[j]], head.distance_embedding[d]])
+                           @ head.hidden_weight + head.hidden_bias) @ head.out_weight + head.out_bias
+                for i, j, d in zip(a, b, distance)]
+    pair_head = pairs.PairHead(*(getattr(head, name) for name in pairs.PAIR_PARAMS))
+    assert np.allclose(pair_head.logits(features, types, a, b, distance), expected, atol=1e-4)
 
 
 def test_the_context_once_per_span_is_each_pairs_context(window):

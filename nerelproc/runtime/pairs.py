@@ -11,7 +11,8 @@ pairs, and its CLS probability is the CLS head's averaged with the pairs'
 
 An entity is the mean of its tokens' states and its first token's state; a pair is both
 entities, their product, their types and their distance. What depends on one entity is
-computed once per entity, the product once per unordered pair. Measured on NEREL in
+computed once per entity; the product and the distance, the same for both orders of a pair,
+once per unordered pair. Measured on NEREL in
 ``reports/model_recipes.md`` (section 3). The torch twin is ``nerelproc/training/pairs.py``.
 """
 
@@ -64,42 +65,54 @@ class PairHead(SavedHead):
         self.hidden_bias = hidden_bias.astype(np.float32)
         self.out_weight = out_weight.astype(np.float32)  # [width, labels]
         self.out_bias = out_bias.astype(np.float32)
+        # The hidden layer reads [e_a, e_b, e_a * e_b, type_a, type_b, distance]: its weight's
+        # blocks, with what depends on a type or a distance bucket alone computed here, once.
+        width, kind = self.hidden_bias.shape[0], self.type_embedding.shape[1]
+        w_a, w_b, self.product_weight, w_ta, w_tb, w_d = np.split(
+            self.hidden_weight, np.cumsum([width, width, width, kind, kind]))
+        self.side_weight = np.concatenate([w_a, w_b], 1)  # [width, 2 * width]: an entity as Arg1, as Arg2
+        self.side_types = self.type_embedding @ np.concatenate([w_ta, w_tb], 1)  # [entity types, 2 * width]
+        self.near = self.distance_embedding @ w_d + self.hidden_bias  # [buckets + 1, width]
 
-    def logits(self, features, types, a, b, distance, extra=None):
+    def logits(self, features, types, a, b, distance, extra=None, shared_extra=None):
         """``[pairs, labels]`` for entities ``features [E, 2 * hidden]``, ``types [E]`` and the
-        pairs ``(a[p], b[p])`` with distance buckets ``distance[p]``; ``extra [pairs, width]``, if
-        given, is added to the hidden layer's input (the relation head's context).
+        pairs ``(a[p], b[p])`` with distance buckets ``distance[p]``. Added to the hidden layer's
+        input, if given: ``extra [pairs, width]``, and ``shared_extra(lo, hi)``, a term that is
+        the same for ``(a, b)`` and ``(b, a)``, asked for the unordered pairs ``(lo, hi)`` only
+        (the relation head's context).
 
-        The hidden layer reads ``[e_a, e_b, e_a * e_b, type_a, type_b, distance]``; all but the
-        product are split off and computed once per entity (or bucket), not once per pair, and
-        the product, the same for ``(a, b)`` and ``(b, a)``, once per unordered pair.
+        What depends on one entity is computed once per entity; the product, the distance and
+        ``shared_extra``, the same for both orders of a pair, once per unordered pair.
         """
         entity = gelu(features @ self.entity_weight + self.entity_bias)
-        width, kinds = entity.shape[1], self.type_embedding[types]
-        ends = np.cumsum([0, width, width, width, kinds.shape[1], kinds.shape[1], self.distance_embedding.shape[1]])
-        w_a, w_b, w_ab, w_ta, w_tb, w_d = (self.hidden_weight[lo:hi] for lo, hi in zip(ends[:-1], ends[1:]))
-        first = entity @ w_a + kinds @ w_ta  # [E, width]
-        second = entity @ w_b + kinds @ w_tb
-        near = self.distance_embedding @ w_d + self.hidden_bias  # [buckets, width]
-        hidden = first[a]
-        hidden += second[b]
-        hidden += near[distance]
-        hidden += symmetric_products(entity, a, b, w_ab)
+        width = entity.shape[1]
+        sides = entity @ self.side_weight
+        sides += self.side_types[types]
+        lo, hi, near, which = unordered_pairs(len(entity), a, b, distance)
+        shared = entity[lo]
+        shared *= entity[hi]
+        shared = shared @ self.product_weight
+        shared += self.near[near]
+        if shared_extra is not None:
+            shared += shared_extra(lo, hi)
+        hidden = shared[which]
+        hidden += sides[a, :width]
+        hidden += sides[b, width:]
         if extra is not None:
             hidden += extra
         return gelu(hidden, out=hidden) @ self.out_weight + self.out_bias
 
 
-def symmetric_products(entity, a, b, weight):
-    """``[pairs, width]``: ``(entity[a] * entity[b]) @ weight``, computed once per unordered pair
-    (the candidates hold both orders of each pair: half the pairs' largest product)."""
-    if not len(a):
-        return np.zeros((0, weight.shape[1]), np.float32)
-    unordered, which = np.unique(np.minimum(a, b) * len(entity) + np.maximum(a, b), return_inverse=True)
-    lo, hi = np.divmod(unordered, len(entity))
-    products = entity[lo]
-    products *= entity[hi]
-    return (products @ weight)[which.reshape(-1)]
+def unordered_pairs(count, a, b, distance):
+    """``(lo, hi, distance, which)``: the distinct unordered pairs (with their distance bucket)
+    among the ordered pairs ``(a, b)`` of ``count`` entities, and for each ordered pair the
+    index of its unordered one. The candidates hold both orders of a pair: half as many rows
+    for the terms the two orders share."""
+    buckets = int(distance.max()) + 1 if len(distance) else 1
+    keys, which = np.unique((np.minimum(a, b) * count + np.maximum(a, b)) * buckets + distance, return_inverse=True)
+    pair, near = np.divmod(keys, buckets)
+    lo, hi = np.divmod(pair, count)
+    return lo, hi, near, which.reshape(-1)
 
 
 def tag_spans(tags, layers):

@@ -92,10 +92,9 @@ class RelationHead(PairHead):
                 return rows, np.zeros((0, len(self.out_bias)), np.float32)
         features = entity_features(states, first, last) if features is None else features
         width = self.hidden_bias.shape[0]
-        if self.context_weight is not None:
-            extra = projected_context(states, first, last, a, b, self.context_weight)
-        else:
-            extra = np.zeros((len(a), width), np.float32)
+        context = None
+        if self.context_weight is not None:  # the same for (a, b) and (b, a)
+            context = lambda lo, hi: projected_context(states, first, last, lo, hi, self.context_weight)  # noqa: E731
         # the name match, the layout and the sentence ends index small tables: their sums, one
         # row per combination of the three, are added in one step
         names, layouts, sentences = (table if table is not None else np.zeros((1, width), np.float32)
@@ -112,8 +111,7 @@ class RelationHead(PairHead):
             # without the window's breaks (a caller's own pairs), the two are taken as one sentence
             code += sentences_between(breaks, first, last, a, b)
         combined = (names[:, None, None] + layouts[None, :, None] + sentences[None, None, :]).reshape(-1, width)
-        extra += combined[code]
-        logits = self.logits(features, types, a, b, distance, extra)
+        logits = self.logits(features, types, a, b, distance, combined[code], context)
         if self.allowed is not None:
             logits = np.where(self.allowed[types[a], types[b]], logits, np.float32(NOT_ALLOWED))
         return rows, logits
