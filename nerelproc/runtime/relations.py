@@ -94,7 +94,7 @@ class RelationHead(PairHead):
         width = self.hidden_bias.shape[0]
         context = None
         if self.context_weight is not None:  # the same for (a, b) and (b, a)
-            context = lambda lo, hi: projected_context(states, first, last, lo, hi, self.context_weight)  # noqa: E731
+            context = functools.partial(projected_context, states, first, last, weight=self.context_weight)
         # the name match, the layout and the sentence ends index small tables: their sums, one
         # row per combination of the three, are added in one step
         names, layouts, sentences = (table if table is not None else np.zeros((1, width), np.float32)
